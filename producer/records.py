@@ -1,13 +1,23 @@
-"""Result records: the JSON object written for every reference, ok or not."""
+"""Result records: the JSON object written for every reference, ok or not.
+
+A record never holds a credential: its ``input`` and error ``message`` are redacted when the
+record is built (`producer.redact`), whatever the reference carried for fetching.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from producer.errors import EarmarkError
+from producer.redact import redact, redact_ref
+
+#: A reference as a record shows it: a URL's password and signing parameters masked (issue 5).
+ShownRef = Annotated[str, AfterValidator(redact_ref)]
+#: A message as a record shows it: every credential it quotes masked.
+ShownText = Annotated[str, AfterValidator(redact)]
 
 
 class _Record(BaseModel):
@@ -25,7 +35,7 @@ class ErrorInfo(_Record):
     """Why a reference has no labels: a stable code and a human sentence."""
 
     code: str
-    message: str
+    message: ShownText
 
     @classmethod
     def from_exception(cls, error: BaseException) -> ErrorInfo:
@@ -73,7 +83,7 @@ class ResultRecord(_Record):
 
     job_id: str | None = None
     batch_id: str | None = None
-    input: str
+    input: ShownRef
     status: Literal["ok", "error"]
     labels: list[Label] | None = None
     windows: list[WindowLabels] | None = None

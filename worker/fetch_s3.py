@@ -18,6 +18,7 @@ from producer.errors import (
     NotFound,
     TooLarge,
 )
+from producer.redact import redact_ref
 from producer.refs import S3Ref
 
 #: Bytes read from the response body per call.
@@ -71,38 +72,39 @@ def fetch_s3(client: S3Client, ref: S3Ref, max_bytes: int) -> bytes:
         ReadTimeoutError,
     )
 
+    where = redact_ref(str(ref))  # s3://key:secret@bucket/… is no bucket, yet a secret
     try:
         response = client.get_object(Bucket=ref.bucket, Key=ref.key)
-        return _read_body(response, ref, max_bytes)
+        return _read_body(response, where, max_bytes)
     except ClientError as e:
-        raise _client_error(ref, e.response) from e
+        raise _client_error(where, e.response) from e
     except (ConnectTimeoutError, ReadTimeoutError) as e:
-        raise FetchTimeout(f"{ref}: timed out") from e
+        raise FetchTimeout(f"{where}: timed out") from e
     except NoCredentialsError as e:
-        raise Forbidden(f"{ref}: no AWS credentials configured") from e
+        raise Forbidden(f"{where}: no AWS credentials configured") from e
     except ParamValidationError as e:
-        raise InvalidReference(f"{ref}: not a valid bucket or key") from e
+        raise InvalidReference(f"{where}: not a valid bucket or key") from e
     except (BotoCoreError, OSError) as e:  # connection refused or reset, truncated body
-        raise FetchError(f"{ref}: {type(e).__name__}") from e
+        raise FetchError(f"{where}: {type(e).__name__}") from e
 
 
-def _read_body(response: Mapping[str, Any], ref: S3Ref, max_bytes: int) -> bytes:
+def _read_body(response: Mapping[str, Any], where: str, max_bytes: int) -> bytes:
     body = response["Body"]
     try:
         size = response.get("ContentLength")
         if isinstance(size, int) and size > max_bytes:
-            raise TooLarge(f"{ref}: {size} bytes, over the {max_bytes}-byte cap")
+            raise TooLarge(f"{where}: {size} bytes, over the {max_bytes}-byte cap")
         data = bytearray()
         while chunk := body.read(_CHUNK_BYTES):
             data += chunk
             if len(data) > max_bytes:
-                raise TooLarge(f"{ref}: over the {max_bytes}-byte cap")
+                raise TooLarge(f"{where}: over the {max_bytes}-byte cap")
         return bytes(data)
     finally:
         body.close()
 
 
-def _client_error(ref: S3Ref, response: Mapping[str, Any]) -> EarmarkError:
+def _client_error(where: str, response: Mapping[str, Any]) -> EarmarkError:
     code = str(response.get("Error", {}).get("Code", ""))
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     error = _CODES.get(code)
@@ -113,4 +115,4 @@ def _client_error(ref: S3Ref, response: Mapping[str, Any]) -> EarmarkError:
             else FetchError if status == 429 or status >= 500
             else InvalidReference
         )  # fmt: skip
-    return error(f"{ref}: {code or 'error'} (HTTP {status})")
+    return error(f"{where}: {code or 'error'} (HTTP {status})")
