@@ -17,28 +17,31 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from producer.ids import check_batch_id, record_ids, split_job_id
+from producer.outstanding import outstanding_key
 from producer.records import ResultRecord
 from producer.stores.redis import DEFAULT_TTL_S, redis_errors
 
-#: Lua, atomic on the server. KEYS: (hash, finished set) per batch; ARGV: TTL in seconds, then
-#: (batch slot, job id, failed 0/1) triples. Returns how many jobs were newly finished.
+#: Lua, atomic on the server. KEYS: (hash, finished set, outstanding messages) per batch; ARGV: TTL
+#: in seconds, then (batch slot, job id, failed 0/1) triples. Returns how many jobs were newly
+#: finished. A finished interactive job's message is unbooked in the same step.
 _FINISH = """
 local ttl = tonumber(ARGV[1])
 local done, failed, new = {}, {}, 0
 for i = 2, #ARGV, 3 do
   local slot = tonumber(ARGV[i])
-  if redis.call('SADD', KEYS[2 * slot], ARGV[i + 1]) == 1 then
+  redis.call('HDEL', KEYS[3 * slot], ARGV[i + 1])
+  if redis.call('SADD', KEYS[3 * slot - 1], ARGV[i + 1]) == 1 then
     done[slot] = (done[slot] or 0) + 1
     if ARGV[i + 2] == '1' then failed[slot] = (failed[slot] or 0) + 1 end
     new = new + 1
   end
 end
-for slot = 1, #KEYS / 2 do
-  local hash = KEYS[2 * slot - 1]
+for slot = 1, #KEYS / 3 do
+  local hash = KEYS[3 * slot - 2]
   if done[slot] then redis.call('HINCRBY', hash, 'done', done[slot]) end
   if failed[slot] then redis.call('HINCRBY', hash, 'failed', failed[slot]) end
   redis.call('EXPIRE', hash, ttl)
-  redis.call('EXPIRE', KEYS[2 * slot], ttl)
+  redis.call('EXPIRE', KEYS[3 * slot - 1], ttl)
 end
 return new
 """
@@ -102,7 +105,11 @@ class Ledger:
             args += [slot, str(record.job_id), int(record.status == "error")]
         if not slots:
             return 0
-        keys = [key for batch in slots for key in (batch_key(batch), finished_key(batch))]
+        keys = [
+            key
+            for batch in slots
+            for key in (batch_key(batch), finished_key(batch), outstanding_key(batch))
+        ]
         with redis_errors(f"finishing {len(records)} jobs"):
             return int(self._finish(keys=keys, args=args))
 

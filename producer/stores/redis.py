@@ -71,7 +71,7 @@ class RedisStore(ResultsStore):
         key = result_key(job_id)
         with redis_errors(f"GET {key}"):
             data = self.client.get(key)
-        return None if data is None else parse_record(_text(data), key)
+        return None if data is None else parse_record(as_text(data), key)
 
     def iter_batch(self, batch_id: str) -> Iterator[ResultRecord]:
         """SSCAN the batch's index and MGET its records a page at a time."""
@@ -80,13 +80,13 @@ class RedisStore(ResultsStore):
         with redis_errors(f"reading {key}"):
             for page in pages(self.client.sscan_iter(key, count=_PAGE), _PAGE):
                 # SSCAN may return a member twice (when the set is rehashed mid-scan).
-                job_ids = [job for job in map(_text, page) if seen.add(split_job_id(job)[1])]
+                job_ids = [job for job in map(as_text, page) if seen.add(split_job_id(job)[1])]
                 if not job_ids:
                     continue
                 values = self.client.mget([result_key(job) for job in job_ids])
                 for job_id, data in zip(job_ids, values, strict=True):
                     if data is not None:  # None: expired while its index entry lived on
-                        yield parse_record(_text(data), result_key(job_id))
+                        yield parse_record(as_text(data), result_key(job_id))
 
     def _write(self, records: Sequence[ResultRecord]) -> None:
         batched = [(record, record_ids(record)[0]) for record in records]  # checks every id first
@@ -102,6 +102,7 @@ class RedisStore(ResultsStore):
             pipe.execute()
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text."""
     # Callers may hand in a client made with or without decode_responses.
     return value.decode() if isinstance(value, bytes) else value
