@@ -25,6 +25,7 @@ from rich.text import Text
 from producer.client import Client, Submission
 from producer.messages import Job
 from producer.records import ResultRecord
+from producer.redact import redact_ref
 from producer.sources import SourceItem, from_folder, from_manifest, from_refs, from_s3_prefix
 
 
@@ -85,18 +86,27 @@ dlq = typer.Typer(help="Jobs that crashed their worker too often.", no_args_is_h
 def dlq_list() -> None:
     """Print the dead-lettered jobs, newest first, one JSON line each."""
     for entry in Client().dead_letters.entries():
+        if isinstance(entry.get("job"), dict) and isinstance(entry["job"].get("ref"), str):
+            entry["job"]["ref"] = redact_ref(entry["job"]["ref"])  # kept whole for replay only
         _print_json(entry)
 
 
 @dlq.command("retry")
 def dlq_retry() -> None:
-    """Queue every dead-lettered job again, under its own job id; print how many."""
+    """Queue every dead-lettered job again, under its own job id; print how many.
+
+    Dead-lettered messages that name no job stay on the list: there is nothing to run.
+    """
     client = Client()
-    replayed = 0
+    replayed, kept = 0, []
     while (entry := client.dead_letters.pop_oldest()) is not None:
-        client.replay(Job.model_validate(entry["job"]))
-        replayed += 1
-    _print_json({"replayed": replayed})
+        if "job" in entry:
+            client.replay(Job.model_validate(entry["job"]))
+            replayed += 1
+        else:
+            kept.append(entry)
+    client.dead_letters.put_back(kept)
+    _print_json({"replayed": replayed, "kept": len(kept)})
 
 
 def _sources(

@@ -1,4 +1,12 @@
-"""Dead letters: jobs that crashed their worker too often, kept for a person to look at."""
+"""Dead letters: what a worker could not run, kept for a person to look at.
+
+Two kinds of entry, newest first on one Redis list:
+
+- ``{"job", "reason", "attempts", "at"}``: a job that crashed its worker too often; replayable.
+- ``{"message", "reason", "detail", "at"}``: a task message that names no job (malformed,
+  refused content, an unknown task), so no record can hold its error; ``message`` is its text,
+  cut to ``MAX_MESSAGE_CHARS``. Not replayable: there is nothing to run.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,8 @@ from producer.stores.redis import redis_errors
 
 #: The Redis list of dead-lettered jobs (JSON), newest first.
 DLQ_KEY = "earmark:dlq"
+#: Characters of a dead-lettered message kept (an oversized one is cut).
+MAX_MESSAGE_CHARS = 64 * 1024
 
 
 class DeadLetters:
@@ -28,6 +38,19 @@ class DeadLetters:
         entry["at"] = time.time()
         with redis_errors("dead-lettering a job"):
             self.client.lpush(DLQ_KEY, json.dumps(entry))
+
+    def push_message(self, message: str, reason: str, detail: str) -> None:
+        """Dead-letter a task message that names no job, as text."""
+        text = message[:MAX_MESSAGE_CHARS]
+        entry = {"message": text, "reason": reason, "detail": detail, "at": time.time()}
+        with redis_errors("dead-lettering a message"):
+            self.client.lpush(DLQ_KEY, json.dumps(entry))
+
+    def put_back(self, oldest_first: list[dict[str, Any]]) -> None:
+        """Return entries taken with :meth:`pop_oldest` to the old end of the list, in order."""
+        if oldest_first:
+            with redis_errors("returning entries to the dead-letter list"):
+                self.client.rpush(DLQ_KEY, *(json.dumps(e) for e in reversed(oldest_first)))
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every dead-lettered entry, newest first."""

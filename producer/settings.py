@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     url_allow_private: bool = False
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     max_seconds: float = Field(default=600.0, gt=0)
+    #: Seconds to wait for a connection to a URL's or S3's server.
+    fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
+    #: Seconds to wait for any one read from it.
+    fetch_read_timeout_s: float = Field(default=30.0, gt=0)
+    #: Seconds one URL fetch may take in all (a server trickling bytes is cut off).
+    fetch_timeout_s: float = Field(default=300.0, gt=0)
     result_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
     #: ONNX Runtime threads per process; 0 lets `earmark worker` divide the cores among processes.
     intra_op_threads: int = Field(default=0, ge=0)

@@ -33,11 +33,13 @@ from typing import Any
 import kombu
 import numpy as np
 import pytest
+import redis
 import soundfile as sf
 from pydantic import ValidationError
 
 from producer.broker import TRANSPORT_OPTIONS
 from producer.client import Client
+from producer.dlq import DeadLetters
 from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE
 from producer.records import ResultRecord
 from producer.settings import Settings
@@ -49,7 +51,10 @@ from tests.workers import WorkerProcess, start_worker
 #: The byte and duration caps the workers run with.
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SECONDS = 60
-#: Seconds a batch of hostile cases may take (fetch retries of 5xx answers take 11.5-23 s).
+#: Seconds one URL fetch may take in all.
+FETCH_TIMEOUT_S = 8
+#: Seconds a batch of hostile cases may take: fetch retries of 5xx answers take 11.5-23 s, and
+#: of a trickle six tries of FETCH_TIMEOUT_S more.
 BATCH_TIMEOUT_S = 120.0
 #: Seconds to wait for a record that a raw message must produce.
 RECORD_TIMEOUT_S = 30.0
@@ -251,6 +256,8 @@ def _http_cases(h: Hostile) -> list[Case]:
         ("closed_port", f"http://127.0.0.1:{closed}/clip.wav", "fetch_failed"),
         # 100 bytes over 5 s: slow but within every timeout, then not audio.
         ("trickle_50ms", url("/trickle/50"), "unsupported_format"),
+        # A byte a second: never a read timeout, cut off by the total one (and retried).
+        ("trickle_1s", url("/trickle/1000"), "timeout"),
         ("good", good, "ok"),
         ("redirect_to_loopback_allowed", url(f"/redirect?to={good}"), "ok"),
         ("relative_redirect", url("/redirect?to=/files/good.wav"), "ok"),
@@ -297,6 +304,7 @@ def _env(broker_url: str, results: Path, root: Path, allow_private: bool) -> dic
         "EARMARK_URL_ALLOW_PRIVATE": "1" if allow_private else "0",
         "EARMARK_MAX_BYTES": str(MAX_BYTES),
         "EARMARK_MAX_SECONDS": str(MAX_SECONDS),
+        "EARMARK_FETCH_TIMEOUT_S": str(FETCH_TIMEOUT_S),
         # One micro-batch for the whole corpus: slow fetches overlap instead of adding up.
         "EARMARK_MAX_BATCH": "128",
         "EARMARK_MAX_WAIT_MS": "500",
@@ -493,7 +501,7 @@ def _wait_for_log(system: System, text: str, after: int, timeout: float = RECORD
     raise AssertionError(f"{text!r} not logged by the {system.name} worker:\n{tail[-3000:]}")
 
 
-def test_raw_malformed_messages_are_recorded_or_dropped_and_the_worker_survives(
+def test_raw_malformed_messages_are_recorded_or_dead_lettered_and_the_worker_survives(
     hostile: Hostile,
 ) -> None:
     """Messages that bypass the producer: bad jobs, no job id, oversized, pickled, not JSON."""
@@ -503,7 +511,7 @@ def test_raw_malformed_messages_are_recorded_or_dropped_and_the_worker_survives(
     client = system.client
     # (a) a job without a ref, with a valid job id: an invalid_message record.
     _publish(system.broker_url, {"job": {"job_id": f"{batch}:0", "batch_id": batch}})
-    # (b) a job without a job id: no record can be written; logged and dropped.
+    # (b) a job without a job id: no record can be written; dead-lettered.
     _publish(system.broker_url, {"job": {"batch_id": batch, "ref": good}})
     # (c) an oversized message: a 2 MB reference, with a job id.
     huge = "/" + "a" * (2 * 1024 * 1024)
@@ -519,7 +527,7 @@ def test_raw_malformed_messages_are_recorded_or_dropped_and_the_worker_survives(
     # (e) a body that is not JSON at all, and (f) a task name no worker knows.
     _publish(system.broker_url, raw_body=b'{"not": json')
     _publish(system.broker_url, {"job": {}}, task="earmark.rm_rf")
-    # (g) kwargs that are not a job at all: no job id, dropped.
+    # (g) kwargs that are not a job at all: no job id, dead-lettered.
     _publish(system.broker_url, {"job": "s3://bucket/key.wav"})
 
     for index in (0, 1, 2, 3):
@@ -527,15 +535,25 @@ def test_raw_malformed_messages_are_recorded_or_dropped_and_the_worker_survives(
         assert record is not None, f"no record for raw job {index}"
         assert record.status == "error" and record.error is not None, record
         assert record.error.code == "invalid_message", record
-    _wait_for_log(system, "dropped a task message without a valid job id", start)
+    _wait_for_log(system, "dead-lettered a task message without a valid job id", start)
     _wait_for_log(system, "Refusing to deserialize untrusted content of type pickle", start)
     _wait_for_log(system, "Can't decode message body", start)
     _wait_for_log(system, "earmark.rm_rf", start)
     _assert_still_serving(system, hostile.good)
     assert client.result(f"{batch}:4") is None  # the pickled job never ran
     log = system.log()[start:]
-    assert log.count("dropped a task message without a valid job id") >= 2, log[-3000:]
-    print("raw messages: 9 sent; 4 invalid_message records, 2 dropped, 3 refused; worker alive")
+    assert log.count("dead-lettered a task message without a valid job id") >= 2, log[-3000:]
+    # Every message that names no job is dead-lettered, the refused ones too (pickle unread).
+    details = [e["detail"] for e in DeadLetters(redis.Redis.from_url(system.broker_url)).entries()]
+    assert len(details) >= 5, details
+    for refused in (
+        "job_id: Field required",
+        "Refusing to deserialize untrusted content of type pickle",
+        "cannot decode (application/json)",
+        "earmark.rm_rf",
+    ):
+        assert any(refused in d for d in details), (refused, details)
+    print("raw messages: 9 sent; 4 invalid_message records, 5 dead-lettered (3 refused); alive")
 
 
 def test_a_malformed_bulk_chunk_still_gets_a_record_per_job(hostile: Hostile) -> None:

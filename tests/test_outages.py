@@ -1,4 +1,5 @@
-"""Outages: the S3-compatible server unreachable for ten seconds mid-run loses no job."""
+"""Outages: the S3-compatible server cut off for ten seconds, or the Redis broker restarted,
+mid-run, loses no job."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from producer.client import Client
 from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.proxy import OutageProxy
+from tests.redis_server import start_redis
 from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
 
 BUCKET = "earmark-outage"
 JOBS = 300
+#: Seconds every job of the broker-restart run has to finish after the restart: the messages
+#: the worker held come back after the visibility timeout (60 s).
+RESTART_BOUND_S = 180.0
 
 
 def test_an_s3_outage_of_ten_seconds_is_ridden_out(
@@ -68,3 +73,47 @@ def _direct_store(s3_client: Any) -> Any:
     from producer.stores.s3 import S3Store
 
     return S3Store(s3_client, BUCKET, "out")
+
+
+def test_a_broker_restart_mid_run_loses_no_job(
+    tmp_path: Path,
+    workers: list[WorkerProcess],  # noqa: F811
+) -> None:
+    """Given interactive jobs and bulk chunks flowing through a Redis with persistence on, the
+    broker killed and started again on the same port: every job ends with exactly one record."""
+    data = tmp_path / "redis"
+    data.mkdir()
+    server = start_redis(data, persistent=True)
+    try:
+        env = {
+            "EARMARK_BROKER_URL": server.url_for(0),
+            "EARMARK_RESULTS_URL": server.url_for(1),
+            "EARMARK_MODEL": str(model_dir("wav2vec2")),
+            "EARMARK_DTYPE": "fp32",
+            "EARMARK_LOCAL_ROOTS": str(GOLDEN_AUDIO),
+            "EARMARK_MAX_WAIT_MS": "20",
+        }
+        worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "2")
+        workers.append(worker)
+        worker.wait_ready()
+        client = Client(Settings(broker_url=server.url_for(0), results_url=server.url_for(1)))
+        clips = sorted(str(p) for p in GOLDEN_AUDIO.glob("*.wav"))
+        refs = [clips[i % len(clips)] for i in range(JOBS * 2)]
+        interactive = client.submit_many(refs, bulk=False).batch_id
+        bulk = client.submit_many(refs, chunk_size=50).batch_id
+        while client.status(interactive).done < 100:
+            time.sleep(0.05)
+
+        server.stop()  # SIGKILL: every acknowledged write is already on disk (fsync always)
+        time.sleep(3)
+        server = start_redis(data, persistent=True, port=server.port)
+        assert client.status(interactive).pending > 0  # the restart is mid-run
+
+        for batch in (interactive, bulk):
+            records = list(client.iter_results(batch, wait=True, timeout=RESTART_BOUND_S))
+            assert len(records) == len({r.job_id for r in records}) == len(refs), batch
+            assert all(r.status == "ok" for r in records)
+        log = worker.log.read_text(errors="replace")
+        assert worker.process.poll() is None, log[-3000:]
+    finally:
+        server.stop()

@@ -115,7 +115,7 @@ def test_a_poison_job_is_dead_lettered_and_the_others_complete(
         text=True,
         check=True,
     ).stdout
-    assert json.loads(replayed) == {"replayed": 1}
+    assert json.loads(replayed) == {"replayed": 1, "kept": 0}
     assert client.status(submission.batch_id).pending == 1  # counted again when it ends
     again = list(client.iter_results(submission.batch_id, wait=True, timeout=240))
     assert [r.error.code for r in again if r.error is not None] == ["worker_crashed"]

@@ -23,5 +23,9 @@ def make_worker_app(settings: Settings) -> Celery:
         worker_prefetch_multiplier=max(4, settings.max_batch * 2),
         worker_proc_alive_timeout=PROCESS_START_TIMEOUT_S,
         worker_hijack_root_logger=False,
+        # Dead-letters refused messages; lets go of a lost connection's (worker/consumer.py).
+        worker_consumer="worker.consumer:EarmarkConsumer",
+        # Tasks running when the connection drops finish; their records are idempotent.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app

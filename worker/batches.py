@@ -5,22 +5,39 @@ raised (the error is only logged), and never when the pool process running it di
 batch's messages are acknowledged only when the body returns True; a failed body or a lost
 process puts them back on their queue at once, where attempt counting (worker/jobs.py) finds
 a job that keeps killing its worker.
+
+celery-batches also starts its flush timer on the first message only, and a consumer that
+restarts (its broker connection dropped) clears its timers: batches would then flush only when
+full, leaving the last few jobs of a run waiting for ever. The timer is started afresh, and the
+requests buffered from the lost connection dropped (as Celery drops its own reserved requests):
+their messages come back by the visibility timeout.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from typing import Any
 
 from celery.worker.request import Request
-from celery_batches import Batches, SimpleRequest
+from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
+
+log = logging.getLogger(__name__)
 
 
 class AckedBatches(Batches):  # type: ignore[misc]
     """A Batches task base that acknowledges after success and requeues otherwise."""
 
     abstract = True
+
+    def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:
+        """The message handler of a (re)started consumer."""
+        self._tref = None
+        dropped = sum(1 for _ in consume_queue(self._buffer))
+        if dropped:
+            log.warning("earmark: dropped %d requests of a lost connection", dropped)
+        return super().Strategy(task, app, consumer)
 
     def flush(self, requests: Collection[Request]) -> Any:
         """Run the buffered requests as one batch in the pool."""

@@ -160,6 +160,9 @@ def pipeline(
             local_roots=settings.local_root_list,
             allow_private_urls=settings.url_allow_private,
             max_bytes=settings.max_bytes,
+            connect_timeout_s=settings.fetch_connect_timeout_s,
+            read_timeout_s=settings.fetch_read_timeout_s,
+            total_timeout_s=settings.fetch_timeout_s,
         )
     )
     return AudioClassificationPipeline(

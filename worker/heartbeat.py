@@ -10,13 +10,10 @@ visibility timeout. A message held longer than ``max_hold_s`` is let go (a child
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
 import redis
-
-log = logging.getLogger(__name__)
 
 #: kombu's Redis transport keys for unacknowledged messages (its defaults).
 UNACKED_KEY = "unacked"
@@ -26,18 +23,22 @@ UNACKED_INDEX_KEY = "unacked_index"
 class Heartbeat:
     """Re-scores the delivery tags this process holds so that they stay invisible."""
 
-    def __init__(self, client: redis.Redis, interval_s: float, max_hold_s: float) -> None:
+    def __init__(self, client: redis.Redis, max_hold_s: float) -> None:
         self._client = client
-        self._interval_s = interval_s
         self._max_hold_s = max_hold_s
         self._held: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
 
     def hold(self, delivery_tag: str) -> None:
         """Start keeping a just-delivered message invisible."""
         with self._lock:
             self._held.setdefault(delivery_tag, time.monotonic())
+
+    def release_all(self) -> int:
+        """Stop holding every message (their connection is gone); how many were held."""
+        with self._lock:
+            released, self._held = len(self._held), {}
+        return released
 
     def beat(self) -> int:
         """Refresh every held message still unacknowledged; forget the rest. Returns the count."""
@@ -57,20 +58,3 @@ class Heartbeat:
             for tag in set(tags) - set(alive):
                 self._held.pop(tag, None)
         return len(alive)
-
-    def start(self) -> threading.Thread:
-        """Beat every ``interval_s`` on a daemon thread until :meth:`stop`."""
-        thread = threading.Thread(target=self._run, name="earmark-heartbeat", daemon=True)
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
-        """Stop beating (the messages still held then become visible after the timeout)."""
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.beat()
-            except redis.RedisError as e:  # the broker may be restarting; try next beat
-                log.warning("earmark: heartbeat failed: %s", e)

@@ -19,7 +19,9 @@ from producer.attempts import Attempts
 from producer.dlq import DeadLetters
 from producer.ledger import Ledger
 from producer.messages import Chunk, Job
+from producer.outstanding import Outstanding, chunk_key
 from producer.records import ErrorInfo, ResultRecord, Timings
+from producer.redact import redact_ref
 from producer.results import ResultsStore
 from producer.retry import STORE_RETRY, RetryPolicy
 from worker.classification import AudioClassificationPipeline
@@ -42,6 +44,7 @@ class JobRunner:
     ledger: Ledger
     attempts: Attempts
     dead_letters: DeadLetters
+    outstanding: Outstanding
     worker: str = socket.gethostname()
     max_attempts: int = MAX_ATTEMPTS
     #: Store and ledger writes that fail for a reason that may pass are tried again.
@@ -54,6 +57,12 @@ class JobRunner:
     def run_chunk(self, chunk: Chunk) -> None:
         """Classify a bulk chunk; write its first-time records as one shard."""
         self._run(chunk.expand(), lambda records: self._put_chunk(chunk, records))
+        self.unbook_chunk(chunk.batch_id, chunk.chunk_id)
+
+    def unbook_chunk(self, batch_id: str, chunk_id: str) -> None:
+        """Every job of the chunk has its record: its message need not be sent again."""
+        key = chunk_key(batch_id, chunk_id)
+        self.retry.call(lambda: self.outstanding.remove(batch_id, [key]))
 
     def _run(self, jobs: Sequence[Job], write_fresh: Writer) -> None:
         finished = self.ledger.finished_among([job.job_id for job in jobs])
@@ -114,7 +123,7 @@ class JobRunner:
             update={
                 "job_id": job.job_id,
                 "batch_id": job.batch_id,
-                "input": job.ref,
+                "input": redact_ref(job.ref),  # model_copy skips the record's own redaction
                 "labels": labels,
                 "timings": timings,
                 "worker": self.worker,

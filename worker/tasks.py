@@ -6,13 +6,20 @@ child is up (and the worker ready) only once its session is loaded.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
 import redis
-from celery.signals import task_received, worker_process_init, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_received,
+    worker_process_init,
+    worker_ready,
+)
 from celery_batches import SimpleRequest
 from pydantic import ValidationError
 
@@ -22,8 +29,10 @@ from producer.client import open_ledger
 from producer.dlq import DeadLetters
 from producer.errors import RetryableError
 from producer.ids import batch_of
-from producer.messages import CHUNK_TASK, CLASSIFY_TASK, Chunk, Job
+from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE, Chunk, Job
+from producer.outstanding import Outstanding
 from producer.records import ErrorInfo, ResultRecord
+from producer.redact import RedactingFilter
 from producer.results import open_store
 from producer.settings import Settings
 from worker.app import PROCESS_START_TIMEOUT_S, make_worker_app
@@ -32,7 +41,9 @@ from worker.classification import pipeline
 from worker.heartbeat import Heartbeat
 from worker.jobs import JobRunner
 from worker.model import SessionOptions
+from worker.periodic import Periodic
 from worker.readiness import ReadinessPipe
+from worker.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +59,7 @@ readiness = ReadinessPipe()
 #: Pool processes the parent waits for; `earmark worker` sets it from --concurrency.
 expected_processes = 1
 #: Keeps the messages this worker holds invisible while it lives (see worker/heartbeat.py).
-heartbeat = Heartbeat(redis.Redis.from_url(settings.broker_url), HEARTBEAT_S, MAX_HOLD_S)
+heartbeat = Heartbeat(redis.Redis.from_url(settings.broker_url), MAX_HOLD_S)
 
 
 def runner() -> JobRunner:
@@ -65,9 +76,34 @@ def build_runner(settings: Settings) -> JobRunner:
     classify = pipeline(settings=settings, session=session)
     store = open_store(settings.results_url, ttl_s=settings.result_ttl_s)
     broker = redis.Redis.from_url(settings.broker_url)
+    ledger = open_ledger(settings)
     info = classify.model_info
     log.info("earmark: %s (%s) loaded in process %d", info.id, info.dtype, os.getpid())
-    return JobRunner(classify, store, open_ledger(settings), Attempts(broker), DeadLetters(broker))
+    outstanding = Outstanding(ledger.client, ledger.ttl_s)
+    return JobRunner(classify, store, ledger, Attempts(broker), DeadLetters(broker), outstanding)
+
+
+def _republish(task: str, kwargs: dict[str, Any], key: str) -> None:
+    app.send_task(task, kwargs=kwargs, kwargsrepr=key)
+
+
+def build_sweeper(settings: Settings) -> Sweeper:
+    """The sweeper that sends lost messages again (see worker/sweeper.py)."""
+    ledger = open_ledger(settings)
+    return Sweeper(
+        redis.Redis.from_url(settings.broker_url),
+        Outstanding(ledger.client, ledger.ttl_s),
+        _republish,
+        [INTERACTIVE_QUEUE, BULK_QUEUE],
+    )
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: Any = None, **_: Any) -> None:
+    # Third-party debug logs quote pre-signed URLs and signing headers: mask them at the handler.
+    for handler in getattr(logger, "handlers", []):
+        handler.addFilter(RedactingFilter())
 
 
 @worker_process_init.connect
@@ -92,7 +128,9 @@ def _wait_for_models(**_: Any) -> None:
         log.error("earmark: only %d of %d processes loaded the model", loaded, expected_processes)
     else:
         log.info("earmark: ready, %d processes with the model loaded", loaded)
-    heartbeat.start()
+    Periodic("heartbeat", HEARTBEAT_S, heartbeat.beat).start()
+    sweeper = build_sweeper(settings)
+    Periodic("sweeper", sweeper.interval_s, sweeper.tick).start()
 
 
 @app.task(
@@ -150,17 +188,27 @@ def _run(jobs: list[Job], malformed: list[ResultRecord], run: Callable[[list[Job
     current.ledger.finish(malformed)
 
 
+def _describe(error: ValidationError) -> str:
+    # Field and reason only: the input values may be long, or hold a reference's password.
+    problems = error.errors(include_input=False, include_url=False)
+    return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'message'}: {p['msg']}" for p in problems)
+
+
 def _malformed_record(body: object, error: ValidationError) -> list[ResultRecord]:
-    # A message without a well-formed job id cannot get a record: it is logged and dropped.
+    # A message without a well-formed job id cannot get a record: it is dead-lettered instead.
     job_id = body.get("job_id") if isinstance(body, dict) else None
     try:
         batch_id = batch_of(job_id) if isinstance(job_id, str) else None
     except ValueError:
         batch_id = None
+    detail = _describe(error)
     if batch_id is None or not isinstance(body, dict):
-        log.error("earmark: dropped a task message without a valid job id: %s", error)
+        log.error("earmark: dead-lettered a task message without a valid job id: %s", detail)
+        runner().dead_letters.push_message(
+            json.dumps(body, default=repr), "invalid_message", detail
+        )
         return []
-    info = ErrorInfo(code="invalid_message", message=str(error).splitlines()[0])
+    info = ErrorInfo(code="invalid_message", message=detail)
     ref = body.get("ref")
     return [
         ResultRecord(

@@ -1,0 +1,78 @@
+"""Celery's consumer with two additions: it dead-letters what it refuses, and lets go of the
+messages of a connection it lost.
+
+- Celery acknowledges or rejects a message it cannot decode (not JSON, pickle, a broken body),
+  one in an unknown format and one naming an unknown task; each is logged and gone. Such a
+  message names no job, so no record can carry its error: it goes to the dead-letter list
+  (producer/dlq.py) for a person to see.
+- When the broker connection drops (Redis restarted), Celery forgets the messages it had
+  prefetched: they cannot be acknowledged on a new connection. kombu tries to put them back on
+  their queue, which fails while Redis is down, so they stay unacknowledged; the heartbeat
+  (worker/heartbeat.py) must stop holding them, or they would never time out and come back.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+import redis
+from celery.worker.consumer import Consumer
+
+from producer.dlq import MAX_MESSAGE_CHARS, DeadLetters
+from producer.errors import StoreError
+
+#: The dead-letter reason of every message refused here.
+REASON = "invalid_message"
+
+log = logging.getLogger(__name__)
+
+
+class EarmarkConsumer(Consumer):  # type: ignore[misc]
+    """A Celery consumer that dead-letters what it refuses and releases a lost connection's."""
+
+    def on_close(self) -> None:
+        """The connection is gone, and with it every message it delivered to this worker."""
+        from worker.tasks import heartbeat  # late: worker.tasks builds the app that names this
+
+        released = heartbeat.release_all()
+        if released:
+            log.warning(
+                "earmark: connection lost; %d held messages will be delivered again", released
+            )
+        super().on_close()
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        """A body that cannot be decoded, or content that is not allowed (pickle)."""
+        self._dead_letter(message, f"cannot decode ({message.content_type}): {exc}")
+        super().on_decode_error(message, exc)
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        """A message that is not a Celery task message."""
+        self._dead_letter(message, "not a task message")
+        super().on_unknown_message(body, message)
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        """A task name no worker here runs."""
+        self._dead_letter(message, f"unknown task {message.headers.get('task')!r}")
+        super().on_unknown_task(body, message, exc)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        """A task message Celery cannot make a request of."""
+        self._dead_letter(message, f"invalid task message: {exc}")
+        super().on_invalid_task(body, message, exc)
+
+    def _dead_letter(self, message: Any, detail: str) -> None:
+        # The raw bytes, base64: never decoded (they may be pickle), only kept.
+        raw = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        text = base64.b64encode(raw[: MAX_MESSAGE_CHARS * 3 // 4]).decode()
+        try:
+            self._dead_letters().push_message(text, REASON, detail[:500])
+        except StoreError as e:  # the broker itself is failing; Celery's own handling still runs
+            log.warning("earmark: could not dead-letter a refused message: %s", e)
+
+    def _dead_letters(self) -> DeadLetters:
+        if not hasattr(self, "_dlq"):
+            self._dlq = DeadLetters(redis.Redis.from_url(self.app.conf.broker_url))
+        return self._dlq
