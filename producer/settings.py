@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     #: Seconds one URL fetch may take in all (a server trickling bytes is cut off).
     fetch_timeout_s: float = Field(default=300.0, gt=0)
     result_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
+    #: Seconds a bulk chunk may run before its process is killed (its unfinished jobs run again).
+    chunk_time_limit_s: float = Field(default=3600.0, gt=0)
     #: ONNX Runtime threads per process; 0 lets `earmark worker` divide the cores among processes.
     intra_op_threads: int = Field(default=0, ge=0)
 

@@ -24,6 +24,7 @@ import soundfile as sf
 from producer.client import Client
 from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, model_dir
+from tests.servers import HttpServer
 from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
 
 #: Resident memory past which the stand-in OOM killer ends a worker process, in bytes.
@@ -120,3 +121,36 @@ def test_a_poison_job_is_dead_lettered_and_the_others_complete(
     again = list(client.iter_results(submission.batch_id, wait=True, timeout=240))
     assert [r.error.code for r in again if r.error is not None] == ["worker_crashed"]
     assert client.status(submission.batch_id).pending == 0
+
+
+def test_a_chunk_past_its_time_limit_is_killed_and_its_jobs_run_again_one_by_one(
+    redis_url: str,
+    http_server: HttpServer,
+    tmp_path: Path,
+    workers: list[WorkerProcess],  # noqa: F811
+) -> None:
+    """Given a bulk chunk that cannot finish in time (a URL trickling a byte a second) beside a
+    good clip: the chunk is killed at its limit, sent again, and the good clip gets its record."""
+    good = sorted(GOLDEN_AUDIO.glob("*.wav"))[0]
+    (http_server.root / "good.wav").write_bytes(good.read_bytes())
+    env = {
+        "EARMARK_BROKER_URL": redis_url,
+        "EARMARK_RESULTS_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        "EARMARK_MODEL": str(model_dir("wav2vec2")),
+        "EARMARK_DTYPE": "fp32",
+        "EARMARK_URL_ALLOW_PRIVATE": "1",
+        "EARMARK_CHUNK_TIME_LIMIT_S": "4",
+    }
+    worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "1")
+    workers.append(worker)
+    worker.wait_ready()
+    client = Client(Settings(broker_url=redis_url, results_url=env["EARMARK_RESULTS_URL"]))
+    refs = [f"{http_server.base}/files/good.wav", f"{http_server.base}/trickle/1000"]
+    submission = client.submit_many(refs)
+
+    record = client.result(f"{submission.batch_id}:0", wait=True, timeout=90)
+    log = worker.log.read_text(errors="replace")
+    assert record is not None and record.status == "ok", log[-3000:]
+    assert "Hard time limit (4.0s) exceeded" in log
+    assert "lost messages sent again: 1" in log
+    assert worker.process.poll() is None

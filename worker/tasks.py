@@ -47,9 +47,10 @@ from worker.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
-#: Seconds a worker keeps one message invisible at most: past it, the message is taken to be lost
-#: with a stuck or dead pool process and is let go, to be delivered again.
-MAX_HOLD_S = 1800.0
+#: Seconds past a chunk's time limit that the worker still keeps its message invisible: the pool
+#: kills a chunk at its limit, so a message held longer belongs to a stuck or lost process and is
+#: let go, to be delivered again; a running chunk is never delivered twice.
+HOLD_MARGIN_S = 60.0
 
 settings = Settings()
 app = make_worker_app(settings)
@@ -59,7 +60,9 @@ readiness = ReadinessPipe()
 #: Pool processes the parent waits for; `earmark worker` sets it from --concurrency.
 expected_processes = 1
 #: Keeps the messages this worker holds invisible while it lives (see worker/heartbeat.py).
-heartbeat = Heartbeat(redis.Redis.from_url(settings.broker_url), MAX_HOLD_S)
+heartbeat = Heartbeat(
+    redis.Redis.from_url(settings.broker_url), settings.chunk_time_limit_s + HOLD_MARGIN_S
+)
 
 
 def runner() -> JobRunner:
@@ -152,6 +155,9 @@ def classify(requests: list[SimpleRequest]) -> bool:
     retry_backoff=True,
     retry_backoff_max=60,
     max_retries=10,
+    # Killed past it; the chunk's message, still booked, is sent again by the sweeper and its
+    # unfinished jobs then run one at a time, each attempt counted (worker/jobs.py).
+    time_limit=settings.chunk_time_limit_s,
 )
 def classify_chunk(chunk: dict[str, Any]) -> None:
     """Classify one bulk chunk (a slice of a manifest, folder or S3 prefix)."""
