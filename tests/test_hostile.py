@@ -43,6 +43,7 @@ from producer.dlq import DeadLetters
 from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE
 from producer.records import ResultRecord
 from producer.settings import Settings
+from scripts.processes import free_port
 from tests.corpus import encode_soundfile, wav_header
 from tests.models import model_dir
 from tests.servers import HttpServer
@@ -288,12 +289,6 @@ def _http_cases(h: Hostile) -> list[Case]:
 # --- workers -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _env(broker_url: str, results: Path, root: Path, allow_private: bool) -> dict[str, str]:
     return {
         "EARMARK_BROKER_URL": broker_url,
@@ -310,7 +305,7 @@ def _env(broker_url: str, results: Path, root: Path, allow_private: bool) -> dic
         "EARMARK_MAX_WAIT_MS": "500",
         "EARMARK_INTRA_OP_THREADS": "1",
         # S3 on a closed port, with fake credentials: no real endpoint, no real keys.
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
         "AWS_ACCESS_KEY_ID": "earmark-fake-access-key",
         "AWS_SECRET_ACCESS_KEY": "earmark-fake-secret-key",
         "AWS_DEFAULT_REGION": "us-east-1",
