@@ -6,6 +6,7 @@ Shared by the demo, the end-to-end tests and the benchmarks.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -135,13 +136,31 @@ def redis_answers(url: str) -> bool:
 
 
 def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now, never the system Redis's."""
-    while True:
+    """A free TCP port of 127.0.0.1 below the ephemeral range, never the system Redis's.
+
+    Below the range so that no outgoing connection takes it while its server is down, and no
+    client retrying it connects to itself (Linux pairs a connect to a free ephemeral port with
+    itself now and then): a server restarted on its port finds it free.
+    """
+    low = _ephemeral_low()
+    for _ in range(1000):
+        port = random.randrange(10_000, low)
+        if port == SYSTEM_REDIS_PORT:
+            continue
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port != SYSTEM_REDIS_PORT:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             return port
+    raise RuntimeError(f"no free port of 127.0.0.1 between 10000 and {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def wait_for(ready: Callable[[], bool], timeout: float, what: str) -> None:

@@ -6,13 +6,15 @@ import contextlib
 import socket
 import threading
 
+from scripts.processes import free_port
+
 
 class OutageProxy:
     """Forwards 127.0.0.1:port to an upstream address until :meth:`cut`; :meth:`mend` resumes."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        self.port = 0
+        self.port = free_port()  # kept while cut: outside the ephemeral range, it stays free
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()

@@ -6,7 +6,6 @@ child is up (and the worker ready) only once its session is loaded.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -28,10 +27,9 @@ from producer.broker import HEARTBEAT_S
 from producer.client import open_ledger
 from producer.dlq import DeadLetters
 from producer.errors import RetryableError
-from producer.ids import batch_of
 from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE, Chunk, Job
 from producer.outstanding import Outstanding
-from producer.records import ErrorInfo, ResultRecord
+from producer.records import ResultRecord
 from producer.redact import RedactingFilter
 from producer.results import open_store
 from producer.settings import Settings
@@ -40,6 +38,7 @@ from worker.batches import AckedBatches
 from worker.classification import pipeline
 from worker.heartbeat import Heartbeat
 from worker.jobs import JobRunner
+from worker.malformed import parse_jobs
 from worker.model import SessionOptions
 from worker.periodic import Periodic
 from worker.readiness import ReadinessPipe
@@ -144,7 +143,8 @@ def _wait_for_models(**_: Any) -> None:
 )
 def classify(requests: list[SimpleRequest]) -> bool:
     """Classify a micro-batch of interactive jobs; True once every record is written."""
-    jobs, malformed = _parse_jobs([request.kwargs.get("job") for request in requests], {})
+    bodies = [request.kwargs.get("job") for request in requests]
+    jobs, malformed = parse_jobs(bodies, {}, runner().dead_letters)
     _run(jobs, malformed, runner().run)
     return True
 
@@ -169,21 +169,11 @@ def classify_chunk(chunk: dict[str, Any]) -> None:
             key: chunk[key] for key in ("batch_id", "top_k", "enqueued_at") if key in chunk
         }
         items = chunk.get("jobs") if isinstance(chunk, dict) else None
-        jobs, malformed = _parse_jobs(items if isinstance(items, list) else [], shared)
+        bodies = items if isinstance(items, list) else []
+        jobs, malformed = parse_jobs(bodies, shared, runner().dead_letters)
         _run(jobs, malformed, runner().run)
         return
     runner().run_chunk(parsed)
-
-
-def _parse_jobs(bodies: list[Any], shared: dict[str, Any]) -> tuple[list[Job], list[ResultRecord]]:
-    jobs: list[Job] = []
-    malformed: list[ResultRecord] = []
-    for body in bodies:
-        try:
-            jobs.append(Job.model_validate({**body, **shared} if isinstance(body, dict) else body))
-        except ValidationError as e:
-            malformed.extend(_malformed_record(body, e))
-    return jobs, malformed
 
 
 def _run(jobs: list[Job], malformed: list[ResultRecord], run: Callable[[list[Job]], None]) -> None:
@@ -192,36 +182,3 @@ def _run(jobs: list[Job], malformed: list[ResultRecord], run: Callable[[list[Job
     for record in malformed:
         current.store.put(record)
     current.ledger.finish(malformed)
-
-
-def _describe(error: ValidationError) -> str:
-    # Field and reason only: the input values may be long, or hold a reference's password.
-    problems = error.errors(include_input=False, include_url=False)
-    return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'message'}: {p['msg']}" for p in problems)
-
-
-def _malformed_record(body: object, error: ValidationError) -> list[ResultRecord]:
-    # A message without a well-formed job id cannot get a record: it is dead-lettered instead.
-    job_id = body.get("job_id") if isinstance(body, dict) else None
-    try:
-        batch_id = batch_of(job_id) if isinstance(job_id, str) else None
-    except ValueError:
-        batch_id = None
-    detail = _describe(error)
-    if batch_id is None or not isinstance(body, dict):
-        log.error("earmark: dead-lettered a task message without a valid job id: %s", detail)
-        runner().dead_letters.push_message(
-            json.dumps(body, default=repr), "invalid_message", detail
-        )
-        return []
-    info = ErrorInfo(code="invalid_message", message=detail)
-    ref = body.get("ref")
-    return [
-        ResultRecord(
-            job_id=job_id,
-            batch_id=batch_id,
-            input=ref if isinstance(ref, str) else "",
-            status="error",
-            error=info,
-        )
-    ]

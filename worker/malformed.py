@@ -1,0 +1,66 @@
+"""Task messages that fail validation: a record where the job id is usable, else a dead letter.
+
+A job whose id is well formed gets an ``invalid_message`` record, so that its batch still
+finishes; one without (or a body that is not a job at all) cannot be recorded anywhere and goes
+to the dead-letter list with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from producer.dlq import DeadLetters
+from producer.ids import batch_of
+from producer.messages import Job
+from producer.records import ErrorInfo, ResultRecord
+
+log = logging.getLogger(__name__)
+
+
+def parse_jobs(
+    bodies: list[Any], shared: dict[str, Any], dead_letters: DeadLetters
+) -> tuple[list[Job], list[ResultRecord]]:
+    """The valid jobs among `bodies` (each merged with `shared`), and records for the others."""
+    jobs: list[Job] = []
+    malformed: list[ResultRecord] = []
+    for body in bodies:
+        try:
+            jobs.append(Job.model_validate({**body, **shared} if isinstance(body, dict) else body))
+        except ValidationError as e:
+            malformed.extend(_malformed_record(body, e, dead_letters))
+    return jobs, malformed
+
+
+def describe(error: ValidationError) -> str:
+    """What is wrong, field by field, without the values (long, or holding a password)."""
+    problems = error.errors(include_input=False, include_url=False)
+    return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'message'}: {p['msg']}" for p in problems)
+
+
+def _malformed_record(
+    body: object, error: ValidationError, dead_letters: DeadLetters
+) -> list[ResultRecord]:
+    job_id = body.get("job_id") if isinstance(body, dict) else None
+    try:
+        batch_id = batch_of(job_id) if isinstance(job_id, str) else None
+    except ValueError:
+        batch_id = None
+    detail = describe(error)
+    if batch_id is None or not isinstance(body, dict):
+        log.error("earmark: dead-lettered a task message without a valid job id: %s", detail)
+        dead_letters.push_message(json.dumps(body, default=repr), "invalid_message", detail)
+        return []
+    ref = body.get("ref")
+    return [
+        ResultRecord(
+            job_id=job_id,
+            batch_id=batch_id,
+            input=ref if isinstance(ref, str) else "",
+            status="error",
+            error=ErrorInfo(code="invalid_message", message=detail),
+        )
+    ]
