@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 
 from scripts.processes import free_port
@@ -31,18 +32,18 @@ class OutageProxy:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self.port = listener.getsockname()[1]
-        self._listener = listener
+        with self._lock:
+            self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
         """Refuse new connections and reset the open ones, as a stopped server would."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         with self._lock:
+            if self._listener is not None:
+                _reset(self._listener)  # wakes the accept thread: close() alone would not
+                self._listener = None
             for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.close()
+                _reset(sock)
             self._open.clear()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -53,6 +54,10 @@ class OutageProxy:
             except OSError:
                 return
             with self._lock:
+                if self._listener is not listener:  # cut while this one was connecting
+                    _reset(client)
+                    _reset(server)
+                    return
                 self._open |= {client, server}
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
@@ -64,3 +69,17 @@ class OutageProxy:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Abort a socket at once, as a crashed server's kernel would: RST, no TIME_WAIT.
+
+    close() alone leaves a socket open while another thread is blocked in accept() or recv() on
+    it: the proxy would go on listening through the "outage", and mend() would find its port
+    taken. shutdown() wakes those threads first.
+    """
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
