@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +19,12 @@ from typing import Any
 import pytest
 import redis
 
-from producer.client import Client
 from producer.dlq import DLQ_KEY
 from producer.records import ResultRecord
-from producer.settings import Settings
-from tests.models import GOLDEN_AUDIO, model_dir
+from tests.models import GOLDEN_AUDIO
 from tests.redis_server import RedisServer, make_tls_files, start_redis
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 
 BUCKET = "earmark-credentials"
 CLIP = "tone_440hz_1000ms.wav"
@@ -123,35 +118,19 @@ EXPECTED = {
 
 
 def _env(server: RedisServer, s3_server: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "EARMARK_BROKER_URL": server.url_for(0),
-        "EARMARK_RESULTS_URL": server.url_for(1),
-        "EARMARK_MODEL": str(model_dir("wav2vec2")),
-        "EARMARK_DTYPE": "fp32",
-        "EARMARK_LOCAL_ROOTS": str(tmp_path),
-        "EARMARK_URL_ALLOW_PRIVATE": "1",
-        "EARMARK_MAX_WAIT_MS": "20",
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "AKIAEARMARKWORKER",
-        "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
-        "AWS_SESSION_TOKEN": AWS_TOKEN,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-
-
-def _earmark(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "producer.cli", *args]
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=FINISH_TIMEOUT_S,
-        env={**_clean_environ(), **env},
+    return worker_env(
+        server.url_for(0),
+        server.url_for(1),
+        {
+            "EARMARK_LOCAL_ROOTS": str(tmp_path),
+            "EARMARK_URL_ALLOW_PRIVATE": "1",
+            "AWS_ENDPOINT_URL": s3_server,
+            "AWS_ACCESS_KEY_ID": "AKIAEARMARKWORKER",
+            "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+            "AWS_SESSION_TOKEN": AWS_TOKEN,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        },
     )
-
-
-def _clean_environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("EARMARK_", "AWS_"))}
 
 
 def _outcome(record: ResultRecord) -> str:
@@ -173,9 +152,7 @@ def test_no_credential_reaches_a_log_a_record_or_the_command_line(
     worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "1", "--loglevel", "DEBUG")
     workers.append(worker)
     worker.wait_ready()
-    client = Client(
-        Settings(broker_url=env["EARMARK_BROKER_URL"], results_url=env["EARMARK_RESULTS_URL"])
-    )
+    client = client_for(env)
     refs = _refs(http_server, bucket)
 
     batches = [client.submit_many(refs.values(), bulk=bulk).batch_id for bulk in (False, True)]
@@ -183,11 +160,13 @@ def test_no_credential_reaches_a_log_a_record_or_the_command_line(
         batch: list(client.iter_results(batch, wait=True, timeout=FINISH_TIMEOUT_S))
         for batch in batches
     }
-    cli = [_earmark(env, command, batch) for batch in batches for command in ("status", "results")]
+    cli = [
+        run_earmark(env, command, batch) for batch in batches for command in ("status", "results")
+    ]
     job = records[batches[0]][0].job_id or ""
-    cli.append(_earmark(env, "results", job))
+    cli.append(run_earmark(env, "results", job))
     wrong = {**env, "EARMARK_RESULTS_URL": env["EARMARK_RESULTS_URL"].replace("Pw-", "Pw-wrong-")}
-    refused_login = _earmark(wrong, "status", batches[0])
+    refused_login = run_earmark(wrong, "status", batches[0])
     worker.stop()
 
     # Then every reference has its record, with the outcome its kind should give...

@@ -12,24 +12,12 @@ import redis
 
 from producer.client import Client
 from producer.messages import INTERACTIVE_QUEUE
-from producer.settings import Settings
-from tests.models import GOLDEN_AUDIO, model_dir
-from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
+from tests.models import GOLDEN_AUDIO
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 
 #: The issue's bound: every job has its record this long after the replacement starts.
 RECOVERY_BOUND_S = 120.0
 JOBS = 2000
-
-
-def _env(redis_url: str) -> dict[str, str]:
-    return {
-        "EARMARK_BROKER_URL": redis_url,
-        "EARMARK_RESULTS_URL": redis_url.rsplit("/", 1)[0] + "/1",
-        "EARMARK_MODEL": str(model_dir("wav2vec2")),
-        "EARMARK_DTYPE": "fp32",
-        "EARMARK_LOCAL_ROOTS": str(GOLDEN_AUDIO),
-        "EARMARK_MAX_WAIT_MS": "20",
-    }
 
 
 def _wait_done(client: Client, batch_id: str, at_least: int, timeout_s: float) -> float:
@@ -49,9 +37,8 @@ def test_a_worker_killed_mid_batch_loses_no_job(
 ) -> None:
     """Given 2,000 jobs flowing, SIGKILL of the whole worker group and a replacement:
     every job ends with exactly one record within two minutes."""
-    env = _env(redis_url)
-    settings = Settings(**{k.removeprefix("EARMARK_").lower(): v for k, v in env.items()})
-    client = Client(settings)
+    env = worker_env(redis_url)
+    client = client_for(env)
     first = start_worker(env, tmp_path / "first.log", "--concurrency", "2")
     workers.append(first)
     first.wait_ready()
@@ -88,9 +75,8 @@ def test_a_message_popped_by_a_worker_that_died_is_sent_again(
 ) -> None:
     """Given a message taken off its queue (BRPOP) by a worker killed before it booked it as
     unacknowledged, which the broker alone never redelivers: the sweeper sends it again."""
-    env = _env(redis_url)
-    settings = Settings(**{k.removeprefix("EARMARK_").lower(): v for k, v in env.items()})
-    client = Client(settings)
+    env = worker_env(redis_url)
+    client = client_for(env)
     clips = sorted(str(p) for p in GOLDEN_AUDIO.glob("*.wav"))[:3]
     submission = client.submit_many(clips, bulk=False)
     broker = redis.Redis.from_url(redis_url)

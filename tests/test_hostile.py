@@ -42,12 +42,10 @@ from producer.client import Client
 from producer.dlq import DeadLetters
 from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE
 from producer.records import ResultRecord
-from producer.settings import Settings
 from scripts.processes import free_port
 from tests.corpus import encode_soundfile, wav_header
-from tests.models import model_dir
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, start_worker
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
 
 #: The byte and duration caps the workers run with.
 MAX_BYTES = 5 * 1024 * 1024
@@ -290,33 +288,28 @@ def _http_cases(h: Hostile) -> list[Case]:
 
 
 def _env(broker_url: str, results: Path, root: Path, allow_private: bool) -> dict[str, str]:
-    return {
-        "EARMARK_BROKER_URL": broker_url,
-        "EARMARK_RESULTS_URL": results.as_uri(),
-        "EARMARK_MODEL": str(model_dir("wav2vec2")),
-        "EARMARK_DTYPE": "fp32",
-        "EARMARK_LOCAL_ROOTS": str(root),
-        "EARMARK_URL_ALLOW_PRIVATE": "1" if allow_private else "0",
-        "EARMARK_MAX_BYTES": str(MAX_BYTES),
-        "EARMARK_MAX_SECONDS": str(MAX_SECONDS),
-        "EARMARK_FETCH_TIMEOUT_S": str(FETCH_TIMEOUT_S),
-        # One micro-batch for the whole corpus: slow fetches overlap instead of adding up.
-        "EARMARK_MAX_BATCH": "128",
-        "EARMARK_MAX_WAIT_MS": "500",
-        "EARMARK_INTRA_OP_THREADS": "1",
-        # S3 on a closed port, with fake credentials: no real endpoint, no real keys.
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
-        "AWS_ACCESS_KEY_ID": "earmark-fake-access-key",
-        "AWS_SECRET_ACCESS_KEY": "earmark-fake-secret-key",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "HF_HUB_OFFLINE": "1",
-    }
-
-
-def _settings(env: dict[str, str]) -> Settings:
-    earmark = {k: v for k, v in env.items() if k.startswith("EARMARK_")}
-    return Settings(**{k.removeprefix("EARMARK_").lower(): v for k, v in earmark.items()})
+    return worker_env(
+        broker_url,
+        results.as_uri(),
+        {
+            "EARMARK_LOCAL_ROOTS": str(root),
+            "EARMARK_URL_ALLOW_PRIVATE": "1" if allow_private else "0",
+            "EARMARK_MAX_BYTES": str(MAX_BYTES),
+            "EARMARK_MAX_SECONDS": str(MAX_SECONDS),
+            "EARMARK_FETCH_TIMEOUT_S": str(FETCH_TIMEOUT_S),
+            # One micro-batch for the whole corpus: slow fetches overlap instead of adding up.
+            "EARMARK_MAX_BATCH": "128",
+            "EARMARK_MAX_WAIT_MS": "500",
+            "EARMARK_INTRA_OP_THREADS": "1",
+            # S3 on a closed port, with fake credentials: no real endpoint, no real keys.
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+            "AWS_ACCESS_KEY_ID": "earmark-fake-access-key",
+            "AWS_SECRET_ACCESS_KEY": "earmark-fake-secret-key",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "HF_HUB_OFFLINE": "1",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +339,7 @@ def hostile(
         broker = f"{base}/{db}"
         env = _env(broker, tmp / f"results_{name}", root, allow_private)
         worker = start_worker(env, tmp / f"worker_{name}.log", "--concurrency", "1")
-        systems[name] = System(name, worker, Client(_settings(env)), broker)
+        systems[name] = System(name, worker, client_for(env), broker)
     try:
         for system in systems.values():
             system.worker.wait_ready()

@@ -13,7 +13,7 @@ from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.proxy import OutageProxy
 from tests.redis_server import start_redis
-from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 
 BUCKET = "earmark-outage"
 JOBS = 300
@@ -85,18 +85,11 @@ def test_a_broker_restart_mid_run_loses_no_job(
     data.mkdir()
     server = start_redis(data, persistent=True)
     try:
-        env = {
-            "EARMARK_BROKER_URL": server.url_for(0),
-            "EARMARK_RESULTS_URL": server.url_for(1),
-            "EARMARK_MODEL": str(model_dir("wav2vec2")),
-            "EARMARK_DTYPE": "fp32",
-            "EARMARK_LOCAL_ROOTS": str(GOLDEN_AUDIO),
-            "EARMARK_MAX_WAIT_MS": "20",
-        }
+        env = worker_env(server.url_for(0), server.url_for(1))
         worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "2")
         workers.append(worker)
         worker.wait_ready()
-        client = Client(Settings(broker_url=server.url_for(0), results_url=server.url_for(1)))
+        client = client_for(env)
         clips = sorted(str(p) for p in GOLDEN_AUDIO.glob("*.wav"))
         refs = [clips[i % len(clips)] for i in range(JOBS * 2)]
         interactive = client.submit_many(refs, bulk=False).batch_id

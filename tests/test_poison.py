@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +19,9 @@ import psutil
 import pytest
 import soundfile as sf
 
-from producer.client import Client
-from producer.settings import Settings
-from tests.models import GOLDEN_AUDIO, model_dir
+from tests.models import GOLDEN_AUDIO
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 
 #: Resident memory past which the stand-in OOM killer ends a worker process, in bytes.
 MEMORY_LIMIT = 1_500_000_000
@@ -70,22 +66,15 @@ def test_a_poison_job_is_dead_lettered_and_the_others_complete(
     folder.mkdir()
     poison = folder / "poison.wav"
     sf.write(poison, np.random.default_rng(0).standard_normal(16000 * 40) * 0.1, 16000)
-    env = {
-        "EARMARK_BROKER_URL": redis_url,
-        "EARMARK_RESULTS_URL": (tmp_path / "results").as_uri(),
-        "EARMARK_MODEL": str(model_dir("wav2vec2")),
-        "EARMARK_DTYPE": "fp32",
-        "EARMARK_LOCAL_ROOTS": f"{folder}:{GOLDEN_AUDIO}",
-        "EARMARK_MAX_WAIT_MS": "20",
-    }
-    settings = Settings(**{k.removeprefix("EARMARK_").lower(): v for k, v in env.items()})
+    roots = {"EARMARK_LOCAL_ROOTS": f"{folder}:{GOLDEN_AUDIO}"}
+    env = worker_env(redis_url, (tmp_path / "results").as_uri(), roots)
     worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "2")
     workers.append(worker)
     worker.wait_ready()
     clips = sorted(str(p) for p in GOLDEN_AUDIO.glob("*.wav"))
     refs = [clips[i % len(clips)] for i in range(199)]
     refs.insert(57, str(poison))
-    client = Client(settings)
+    client = client_for(env)
     submission = client.submit_many(refs, bulk=False)
 
     records = list(client.iter_results(submission.batch_id, wait=True, timeout=240))
@@ -98,24 +87,11 @@ def test_a_poison_job_is_dead_lettered_and_the_others_complete(
     status = client.status(submission.batch_id)
     assert (status.total, status.done, status.failed) == (200, 200, 1)
 
-    env_all = {**os.environ, **env}
-    listed = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "dlq", "list"],
-        env=env_all,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    listed = run_earmark(env, "dlq", "list").stdout.splitlines()
     (entry,) = [json.loads(line) for line in listed]
     assert entry["job"]["ref"] == str(poison) and entry["attempts"] == 3
 
-    replayed = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "dlq", "retry"],
-        env=env_all,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    replayed = run_earmark(env, "dlq", "retry").stdout
     assert json.loads(replayed) == {"replayed": 1, "kept": 0}
     assert client.status(submission.batch_id).pending == 1  # counted again when it ends
     again = list(client.iter_results(submission.batch_id, wait=True, timeout=240))
@@ -133,18 +109,12 @@ def test_a_chunk_past_its_time_limit_is_killed_and_its_jobs_run_again_one_by_one
     good clip: the chunk is killed at its limit, sent again, and the good clip gets its record."""
     good = sorted(GOLDEN_AUDIO.glob("*.wav"))[0]
     (http_server.root / "good.wav").write_bytes(good.read_bytes())
-    env = {
-        "EARMARK_BROKER_URL": redis_url,
-        "EARMARK_RESULTS_URL": redis_url.rsplit("/", 1)[0] + "/1",
-        "EARMARK_MODEL": str(model_dir("wav2vec2")),
-        "EARMARK_DTYPE": "fp32",
-        "EARMARK_URL_ALLOW_PRIVATE": "1",
-        "EARMARK_CHUNK_TIME_LIMIT_S": "4",
-    }
+    limits = {"EARMARK_URL_ALLOW_PRIVATE": "1", "EARMARK_CHUNK_TIME_LIMIT_S": "4"}
+    env = worker_env(redis_url, extra=limits)
     worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "1")
     workers.append(worker)
     worker.wait_ready()
-    client = Client(Settings(broker_url=redis_url, results_url=env["EARMARK_RESULTS_URL"]))
+    client = client_for(env)
     refs = [f"{http_server.base}/files/good.wav", f"{http_server.base}/trickle/1000"]
     submission = client.submit_many(refs)
 

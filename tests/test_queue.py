@@ -17,9 +17,9 @@ from producer.client import Client
 from producer.records import ResultRecord
 from producer.settings import Settings
 from producer.sources import SourceItem, from_manifest
-from tests.models import GOLDEN_AUDIO, model_dir
+from tests.models import GOLDEN_AUDIO
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 from worker.classification import pipeline
 
 BUCKET = "earmark-audio"
@@ -54,19 +54,18 @@ def audio(tmp_path: Path, s3_client: Any, http_server: HttpServer) -> dict[str, 
 
 
 def _env(redis_url: str, s3_server: str, tmp_path: Path, results_url: str) -> dict[str, str]:
-    return {
-        "EARMARK_BROKER_URL": redis_url,
-        "EARMARK_RESULTS_URL": results_url,
-        "EARMARK_MODEL": str(model_dir("wav2vec2")),
-        "EARMARK_DTYPE": "fp32",
-        "EARMARK_LOCAL_ROOTS": str(tmp_path),
-        "EARMARK_URL_ALLOW_PRIVATE": "1",
-        "EARMARK_MAX_WAIT_MS": "20",
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "moto-fake-access-key",
-        "AWS_SECRET_ACCESS_KEY": "moto-fake-secret-key",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    return worker_env(
+        redis_url,
+        results_url,
+        {
+            "EARMARK_LOCAL_ROOTS": str(tmp_path),
+            "EARMARK_URL_ALLOW_PRIVATE": "1",
+            "AWS_ENDPOINT_URL": s3_server,
+            "AWS_ACCESS_KEY_ID": "moto-fake-access-key",
+            "AWS_SECRET_ACCESS_KEY": "moto-fake-secret-key",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        },
+    )
 
 
 @pytest.fixture

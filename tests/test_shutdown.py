@@ -8,10 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from producer.client import Client
-from producer.settings import Settings
-from tests.models import GOLDEN_AUDIO, model_dir
-from tests.workers import WorkerProcess, start_worker, workers  # noqa: F401 - fixture
+from tests.models import GOLDEN_AUDIO
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 
 #: Seconds a worker may take to finish the batch in hand and exit after SIGTERM.
 SHUTDOWN_BOUND_S = 30.0
@@ -28,17 +26,8 @@ def test_sigterm_finishes_the_batch_in_hand_requeues_the_rest_and_exits_0(
     """Given jobs flowing, SIGTERM to the worker's main process (as docker stop or Kubernetes
     send it): the worker exits 0 within the bound, handing back what it had not started, and a
     replacement finishes every job with exactly one record."""
-    env = {
-        "EARMARK_BROKER_URL": redis_url,
-        "EARMARK_RESULTS_URL": redis_url.rsplit("/", 1)[0] + "/1",
-        "EARMARK_MODEL": str(model_dir("wav2vec2")),
-        "EARMARK_DTYPE": "fp32",
-        "EARMARK_LOCAL_ROOTS": str(GOLDEN_AUDIO),
-        "EARMARK_MAX_WAIT_MS": "20",
-    }
-    client = Client(
-        Settings(broker_url=env["EARMARK_BROKER_URL"], results_url=env["EARMARK_RESULTS_URL"])
-    )
+    env = worker_env(redis_url)
+    client = client_for(env)
     first = start_worker(env, tmp_path / "first.log", "--concurrency", "2")
     workers.append(first)
     first.wait_ready()

@@ -1,15 +1,27 @@
-"""Real worker processes for end-to-end tests: `earmark worker` started and stopped by fixtures."""
+"""Real worker processes for end-to-end tests: `earmark worker` started and stopped by fixtures.
+
+- `workers`: a list to append started workers to, each stopped at the end of the test.
+- `worker_env`: the environment of a test worker on the tiny fp32 wav2vec2 model.
+- `client_for`: a producer Client with the same EARMARK_ settings as a worker's environment.
+- `run_earmark`: the `earmark` command line in a child process with that environment.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from producer.client import Client
+from producer.settings import Settings
 from scripts.processes import WorkerProcess, start_worker
+from tests.models import GOLDEN_AUDIO, model_dir
 
-__all__ = ["WorkerProcess", "start_worker", "workers"]
+__all__ = ["WorkerProcess", "client_for", "run_earmark", "start_worker", "worker_env", "workers"]
 
 
 @pytest.fixture
@@ -19,3 +31,43 @@ def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
     yield started
     for worker in started:
         worker.stop()
+
+
+def worker_env(
+    broker_url: str, results_url: str | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A test worker's environment: the tiny fp32 wav2vec2, the golden clips as its local root,
+    a 20 ms batch wait; results on database 1 of the broker's Redis unless `results_url` says
+    otherwise; `extra` (full variable names) added or overriding."""
+    return {
+        "EARMARK_BROKER_URL": broker_url,
+        "EARMARK_RESULTS_URL": results_url or broker_url.rsplit("/", 1)[0] + "/1",
+        "EARMARK_MODEL": str(model_dir("wav2vec2")),
+        "EARMARK_DTYPE": "fp32",
+        "EARMARK_LOCAL_ROOTS": str(GOLDEN_AUDIO),
+        "EARMARK_MAX_WAIT_MS": "20",
+        **(extra or {}),
+    }
+
+
+def client_for(env: Mapping[str, str]) -> Client:
+    """A producer Client with the EARMARK_ settings of `env`."""
+    earmark = {
+        k.removeprefix("EARMARK_").lower(): v for k, v in env.items() if k.startswith("EARMARK_")
+    }
+    return Client(Settings(**earmark))
+
+
+def run_earmark(
+    env: Mapping[str, str], *args: str, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """`earmark ARGS` in a child process with `env` and none of this process's EARMARK_ or AWS_
+    variables; its output as text, whatever its exit code."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EARMARK_", "AWS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**clean, **env},
+    )
