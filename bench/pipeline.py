@@ -26,9 +26,9 @@ from bench.make_model import ensure_model
 from producer.settings import Dtype, Settings
 from worker.audio import decode_audio, resample, to_mono
 from worker.batching import plan_batches
-from worker.classification import AudioClassificationPipeline, pipeline
 from worker.classifier import Classifier
 from worker.model import SessionOptions
+from worker.pipeline import AudioClassificationPipeline, pipeline
 
 #: Batch sizes measured; the first is the baseline of the "vs batch 1" column.
 BATCHES = (1, 16)

@@ -37,8 +37,8 @@ from producer.messages import BULK_QUEUE, DEFAULT_CHUNK_SIZE, INTERACTIVE_QUEUE
 from producer.settings import Dtype, Settings
 from scripts.processes import WorkerProcess, private_redis, start_worker
 from worker.audio import decode_audio, resample, to_mono
-from worker.classification import AudioClassificationPipeline, pipeline
 from worker.model import SessionOptions
+from worker.pipeline import AudioClassificationPipeline, pipeline
 
 #: Micro-batch size and wait of the worker (the settings' defaults, set explicitly).
 MAX_BATCH = 16

@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-import redis
 from celery import Celery
 
-from producer.attempts import Attempts
-from producer.broker import make_celery
-from producer.dlq import DeadLetters
+from producer.broker import Publisher, make_celery
 from producer.ids import make_job_id, new_batch_id
-from producer.ledger import BatchStatus, Ledger
-from producer.messages import (
-    CHUNK_TASK,
-    CLASSIFY_TASK,
-    DEFAULT_CHUNK_SIZE,
-    INTERACTIVE_QUEUE,
-    Chunk,
-    Job,
-    JobSpec,
-)
-from producer.outstanding import Outstanding, chunk_key
+from producer.messages import CHUNK_TASK, CLASSIFY_TASK, DEFAULT_CHUNK_SIZE, Chunk, Job, JobSpec
 from producer.records import ResultRecord
-from producer.results import ResultsStore, open_store
 from producer.settings import Settings
 from producer.sources import SourceItem
+from producer.state.ledger import BatchStatus
+from producer.state.outstanding import chunk_key
+from producer.state.shared import SharedState, open_state
+from producer.stores import ResultsStore, open_store
 
 #: Seconds between polls of the results store while waiting.
 POLL_S = 0.2
@@ -46,12 +35,6 @@ class Submission:
     jobs: int
 
 
-def open_ledger(settings: Settings) -> Ledger:
-    """The batch counters: on the results Redis when results live in Redis, else the broker's."""
-    url = settings.results_url if settings.results_url.startswith("redis") else settings.broker_url
-    return Ledger(redis.Redis.from_url(url), ttl_s=settings.result_ttl_s)
-
-
 class Client:
     """Queue references to earmark workers and read their results."""
 
@@ -61,18 +44,17 @@ class Client:
         *,
         celery: Celery | None = None,
         store: ResultsStore | None = None,
-        ledger: Ledger | None = None,
+        state: SharedState | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.celery = celery or make_celery(self.settings, name="earmark-producer")
+        self.publisher = Publisher(self.celery)
         self.store = store or open_store(
             self.settings.results_url, ttl_s=self.settings.result_ttl_s
         )
-        self.ledger = ledger or open_ledger(self.settings)
-        self.outstanding = Outstanding(self.ledger.client, self.ledger.ttl_s)
-        broker = redis.Redis.from_url(self.settings.broker_url)
-        self.dead_letters = DeadLetters(broker)
-        self.attempts = Attempts(broker)
+        self.state = state or open_state(self.settings)
+        self.ledger = self.state.ledger
+        self.dead_letters = self.state.dead_letters
 
     def submit(
         self,
@@ -90,7 +72,7 @@ class Client:
         )
         (index,) = self.ledger.reserve(batch_id, 1)
         job = draft.model_copy(update={"job_id": make_job_id(batch_id, index)})
-        self._publish_job(job)
+        self._publish(CLASSIFY_TASK, batch_id, {job.job_id: _job_body(job)})
         return job.job_id
 
     def submit_many(
@@ -111,10 +93,9 @@ class Client:
         with self.celery.producer_or_acquire() as producer:
             while group := list(islice(iterator, size)):
                 specs = self._reserve(batch_id, group)
-                if bulk:
-                    self._send_chunk(producer, batch_id, specs, top_k)
-                else:
-                    self._send_jobs(producer, batch_id, specs, top_k)
+                pack = _chunk if bulk else _jobs
+                task, bodies = pack(batch_id, specs, top_k)
+                self._publish(task, batch_id, bodies, producer)
                 total += len(group)
                 if on_progress is not None:
                     on_progress(len(group))
@@ -122,9 +103,9 @@ class Client:
 
     def replay(self, job: Job) -> None:
         """Queue a job again under its own id, its attempts and its counted finish forgotten."""
-        self.attempts.clear(job.job_id)
+        self.state.attempts.clear(job.job_id)
         self.ledger.reopen(job.job_id, failed=True)
-        self._publish_job(job)
+        self._publish(CLASSIFY_TASK, job.batch_id, {job.job_id: _job_body(job)})
 
     def status(self, batch_id: str) -> BatchStatus:
         """How far a batch has come: total, done, failed, pending."""
@@ -157,11 +138,16 @@ class Client:
                 return
             time.sleep(POLL_S)
 
-    def _publish_job(self, job: Job) -> None:
-        kwargs = {"job": job.model_dump(mode="json")}
+    def _publish(
+        self,
+        task: str,
+        batch_id: str,
+        bodies: Mapping[str, Mapping[str, Any]],
+        producer: Any | None = None,
+    ) -> None:
         # Booked before it is published: a message lost on the way is found and sent again.
-        self.outstanding.add(job.batch_id, CLASSIFY_TASK, {job.job_id: kwargs})
-        self.celery.send_task(CLASSIFY_TASK, kwargs=kwargs, kwargsrepr=job.job_id)
+        self.state.outstanding.add(batch_id, task, bodies)
+        self.publisher.publish(task, bodies, producer)
 
     def _reserve(self, batch_id: str, group: list[SourceItem]) -> list[JobSpec]:
         # Validated before ids are reserved: a refused group must not count as pending.
@@ -172,43 +158,27 @@ class Client:
             for index, draft in zip(indices, drafts, strict=True)
         ]
 
-    def _send_chunk(
-        self, producer: Any, batch_id: str, specs: list[JobSpec], top_k: int | None
-    ) -> None:
-        chunk_id = specs[0].job_id.rpartition(":")[2]
-        chunk = Chunk(batch_id=batch_id, chunk_id=chunk_id, jobs=specs, top_k=top_k)
-        body = {"chunk": chunk.model_dump(mode="json")}
-        key = chunk_key(batch_id, chunk_id)
-        self.outstanding.add(batch_id, CHUNK_TASK, {key: body})
-        self.celery.send_task(CHUNK_TASK, kwargs=body, kwargsrepr=key, producer=producer)
 
-    def _send_jobs(
-        self, producer: Any, batch_id: str, specs: list[JobSpec], top_k: int | None
-    ) -> None:
-        # Celery's send_task costs ~0.3 ms a message in routing and log formatting; the message
-        # is the same protocol-2 JSON built directly, and kombu sends the group in one pipeline.
-        amqp = self.celery.amqp
-        jobs = [Job(**spec.model_dump(), batch_id=batch_id, top_k=top_k) for spec in specs]
-        bodies = {job.job_id: {"job": job.model_dump(mode="json")} for job in jobs}
-        self.outstanding.add(batch_id, CLASSIFY_TASK, bodies)
-        with producer.batch(max_size=len(specs)):
-            for job_id, kwargs in bodies.items():
-                message = amqp.as_task_v2(
-                    str(uuid.uuid4()),
-                    CLASSIFY_TASK,
-                    kwargs=kwargs,
-                    argsrepr="()",
-                    kwargsrepr=job_id,
-                    ignore_result=True,
-                )
-                producer.publish(
-                    message.body,
-                    exchange="",
-                    routing_key=INTERACTIVE_QUEUE,
-                    serializer="json",
-                    headers=message.headers,
-                    **message.properties,
-                )
+def _chunk(
+    batch_id: str, specs: list[JobSpec], top_k: int | None
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """One bulk message holding every spec, named after its first job index."""
+    chunk_id = specs[0].job_id.rpartition(":")[2]
+    chunk = Chunk(batch_id=batch_id, chunk_id=chunk_id, jobs=specs, top_k=top_k)
+    return CHUNK_TASK, {chunk_key(batch_id, chunk_id): {"chunk": chunk.model_dump(mode="json")}}
+
+
+def _jobs(
+    batch_id: str, specs: list[JobSpec], top_k: int | None
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """One interactive message per spec."""
+    jobs = (Job(**spec.model_dump(), batch_id=batch_id, top_k=top_k) for spec in specs)
+    return CLASSIFY_TASK, {job.job_id: _job_body(job) for job in jobs}
+
+
+def _job_body(job: Job) -> dict[str, Any]:
+    """The kwargs of one interactive message."""
+    return {"job": job.model_dump(mode="json")}
 
 
 def _past(deadline: float | None) -> bool:

@@ -1,4 +1,4 @@
-"""The one error tree of earmark.
+r"""The one error tree of earmark.
 
 Every failure a caller can see is one of these; each carries the stable ``code`` that a result
 record's ``error.code`` holds::
@@ -7,17 +7,26 @@ record's ``error.code`` holds::
     ├── RetryableError                trying again later may succeed
     │   ├── FetchError                fetch_failed   (5xx, connection reset, S3 SlowDown)
     │   │   └── FetchTimeout          timeout        (connect or read timed out)
-    │   ├── StoreError                store_failed   (results store unreachable)
+    │   ├── StoreError                store_failed   (results store or Redis state unreachable)
     │   └── BrokerError               broker_failed  (broker unreachable)
-    └── PermanentError                trying again gives the same answer
-        ├── InvalidReference          invalid_ref    (not a path, s3:// or http(s):// reference)
-        ├── NotFound                  not_found
-        ├── Forbidden                 forbidden      (outside the roots, private address, 403)
-        ├── TooLarge                  too_large      (over EARMARK_MAX_BYTES or _MAX_SECONDS)
-        ├── DecodeFailed              decode_failed  (bytes that hold no decodable audio)
-        ├── UnsupportedFormat         unsupported_format
-        ├── InferenceFailed           inference_failed (the graph refused this clip, e.g. too short)
-        └── ModelError                model_error    (missing file, bad graph, label mismatch)
+    ├── PermanentError                trying again gives the same answer
+    │   ├── InvalidReference          invalid_ref    (not a path, s3:// or http(s):// reference)
+    │   ├── NotFound                  not_found
+    │   ├── Forbidden                 forbidden      (outside the roots, private address, 403)
+    │   ├── TooLarge                  too_large      (over EARMARK_MAX_BYTES or _MAX_SECONDS)
+    │   ├── DecodeFailed              decode_failed  (bytes that hold no decodable audio)
+    │   ├── UnsupportedFormat         unsupported_format
+    │   ├── InferenceFailed           inference_failed (the graph refused this clip, e.g. too short)
+    │   ├── ModelError                model_error    (missing file, bad graph, label mismatch)
+    │   ├── InvalidMessage            invalid_message (a task message that breaks the schema)
+    │   │   └── InvalidId             invalid_message (a batch, chunk or job id off the grammar)
+    │   └── WorkerCrashed             worker_crashed (the job killed its worker too often)
+    ├── ConfigError                   config_error   (a setting or flag that cannot work)
+    └── WaitTimedOut                  wait_timeout   (a command's --timeout passed)
+
+The command line maps the tree to exit codes in one place (`producer.cli.exit_code`).
+``InvalidId`` and ``ConfigError`` are also ``ValueError``\ s, so that pydantic validators that
+call the id checks report them as validation errors.
 """
 
 from __future__ import annotations
@@ -112,3 +121,31 @@ class ModelError(PermanentError):
     """The model folder or graph is unusable: a missing file, no logits, mismatched labels."""
 
     code = "model_error"
+
+
+class InvalidMessage(PermanentError):
+    """A task message that breaks the message schema: no record can come of it as sent."""
+
+    code = "invalid_message"
+
+
+class InvalidId(InvalidMessage, ValueError):
+    """A batch, chunk or job id off the grammar ``{batch_id}:{index}`` (see `producer.ids`)."""
+
+
+class WorkerCrashed(PermanentError):
+    """The job's worker died every time it ran it; it went to the dead-letter list."""
+
+    code = "worker_crashed"
+
+
+class ConfigError(EarmarkError, ValueError):
+    """A setting, flag or URL that cannot work as given."""
+
+    code = "config_error"
+
+
+class WaitTimedOut(EarmarkError):
+    """A command waited its ``--timeout`` out before every result was in."""
+
+    code = "wait_timeout"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from producer.errors import InvalidId
 from producer.records import ResultRecord
 
 #: A batch or chunk id; it becomes one path segment of a results key.
@@ -25,7 +26,7 @@ def new_batch_id() -> str:
 
 
 def check_batch_id(batch_id: str) -> str:
-    """`batch_id` itself when it is a valid batch id; :class:`ValueError` otherwise."""
+    """`batch_id` itself when it is a valid batch id; :class:`InvalidId` otherwise."""
     return _check_name("batch id", batch_id)
 
 
@@ -37,17 +38,17 @@ def check_chunk_id(chunk_id: str) -> str:
 def make_job_id(batch_id: str, index: int) -> str:
     """The id of job number `index` of `batch_id`."""
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise ValueError(f"a job index is an integer >= 0, not {index!r}")
+        raise InvalidId(f"a job index is an integer >= 0, not {index!r}")
     return f"{check_batch_id(batch_id)}:{index}"
 
 
 def split_job_id(job_id: str) -> tuple[str, int]:
-    """A job id's batch id and index, split at the last ``:``; :class:`ValueError` if malformed."""
+    """A job id's batch id and index, split at the last ``:``; :class:`InvalidId` if malformed."""
     if not isinstance(job_id, str):
-        raise ValueError(f"a job id is a string, not {type(job_id).__name__}")
+        raise InvalidId(f"a job id is a string, not {type(job_id).__name__}")
     batch_id, colon, index = job_id.rpartition(":")
     if not colon or not _INDEX.fullmatch(index):
-        raise ValueError(f"invalid job id {job_id[:160]!r}: expected '{{batch_id}}:{{index}}'")
+        raise InvalidId(f"invalid job id {job_id[:160]!r}: expected '{{batch_id}}:{{index}}'")
     return check_batch_id(batch_id), int(index)
 
 
@@ -57,12 +58,12 @@ def batch_of(job_id: str) -> str:
 
 
 def record_ids(record: ResultRecord) -> tuple[str, int]:
-    """A record's batch id and job index, checked against each other; ValueError if unusable."""
+    """A record's batch id and job index, checked against each other; InvalidId if unusable."""
     if record.job_id is None:
-        raise ValueError("a stored record needs a job_id")
+        raise InvalidId("a stored record needs a job_id")
     batch_id, index = split_job_id(record.job_id)
     if record.batch_id is not None and record.batch_id != batch_id:
-        raise ValueError(
+        raise InvalidId(
             f"record {record.job_id!r} has batch_id {record.batch_id!r}, not its job id's batch"
         )
     return batch_id, index
@@ -71,5 +72,5 @@ def record_ids(record: ResultRecord) -> tuple[str, int]:
 def _check_name(kind: str, value: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
         shown = value[:160] if isinstance(value, str) else value
-        raise ValueError(f"invalid {kind} {shown!r}: use 1-128 of A-Z a-z 0-9 _ . -")
+        raise InvalidId(f"invalid {kind} {shown!r}: use 1-128 of A-Z a-z 0-9 _ . -")
     return value

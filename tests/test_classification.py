@@ -16,8 +16,8 @@ from producer.errors import NotFound
 from producer.retry import RetryPolicy
 from producer.settings import Settings
 from tests.models import FAMILIES, GOLDEN_AUDIO, golden, model_dir
-from worker.classification import AudioClassificationPipeline, pipeline
 from worker.labeling import LabelOptions
+from worker.pipeline import AudioClassificationPipeline, pipeline
 
 #: Largest score gap to the reference allowed on fp32 graphs (issue: max abs <= 1e-3).
 PARITY_ATOL = 1e-3

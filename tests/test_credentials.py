@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import redis
 
-from producer.dlq import DLQ_KEY
 from producer.records import ResultRecord
+from producer.state.keys import DLQ_KEY
 from tests.models import GOLDEN_AUDIO
 from tests.redis_server import RedisServer, make_tls_files, start_redis
 from tests.servers import HttpServer

@@ -17,7 +17,7 @@ from producer.errors import EarmarkError
 from producer.refs import LocalRef, S3Ref, parse_ref
 from tests.servers import HttpServer
 from worker.fetch import Fetcher, FetchLimits
-from worker.fetch_http import address_refusal, redact
+from worker.fetch.http import address_refusal
 
 AUDIO = b"RIFF....WAVEfmt " + bytes(range(256)) * 4
 
@@ -177,7 +177,7 @@ def test_credentials_in_urls_are_sent_but_never_shown(served: HttpServer) -> Non
     with pytest.raises(EarmarkError) as raised:
         web(**LOOPBACK_ONLY).fetch(parse_ref(base + "/status/500?X-Amz-Signature=t0ken"))
     assert "s3cret" not in str(raised.value) and "t0ken" not in str(raised.value)
-    assert redact("https://u:p@h:1/a?sig=x") == "https://h:1/a"
+    assert "/status/500" in str(raised.value)  # masked by the one redactor, still telling
 
 
 @pytest.mark.parametrize(

@@ -39,9 +39,9 @@ from pydantic import ValidationError
 
 from producer.broker import TRANSPORT_OPTIONS
 from producer.client import Client
-from producer.dlq import DeadLetters
 from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE
 from producer.records import ResultRecord
+from producer.state.dlq import DeadLetters
 from scripts.processes import free_port
 from tests.corpus import encode_soundfile, wav_header
 from tests.servers import HttpServer

@@ -15,8 +15,9 @@ from redis.retry import Retry
 
 from producer.errors import StoreError
 from producer.ids import batch_of, check_batch_id, make_job_id, new_batch_id, split_job_id
-from producer.ledger import BatchStatus, Ledger, batch_key, finished_key
 from producer.records import ErrorInfo, Label, ResultRecord
+from producer.state.keys import batch_key, finished_key
+from producer.state.ledger import BatchStatus, Ledger
 from tests.redis_server import CountingConnection, counting_client, running_redis
 
 

@@ -170,7 +170,7 @@ def test_anything_at_all_validates_or_raises_validation_error(
 
 
 def test_the_worker_wrapping_of_a_missing_job_is_a_validation_error() -> None:
-    """worker.tasks validates ``kwargs.get("job")``, None when the key is missing."""
+    """worker.service.tasks validates ``kwargs.get("job")``, None when the key is missing."""
     with pytest.raises(ValidationError):
         Job.model_validate(None)
 

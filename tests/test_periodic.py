@@ -6,7 +6,7 @@ import threading
 
 import redis
 
-from worker.periodic import Periodic
+from worker.service.periodic import Periodic
 
 
 def test_a_failing_action_does_not_stop_the_thread() -> None:

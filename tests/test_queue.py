@@ -20,7 +20,7 @@ from producer.sources import SourceItem, from_manifest
 from tests.models import GOLDEN_AUDIO
 from tests.servers import HttpServer
 from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
-from worker.classification import pipeline
+from worker.pipeline import pipeline
 
 BUCKET = "earmark-audio"
 #: Records of a batch must all be in within this many seconds.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from worker.readiness import ReadinessPipe
+from worker.service.readiness import ReadinessPipe
 
 
 def test_parent_counts_children_that_report() -> None:

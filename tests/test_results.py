@@ -19,8 +19,9 @@ from redis.retry import Retry
 from producer.errors import StoreError
 from producer.ids import make_job_id
 from producer.records import ErrorInfo, Label, ModelInfo, ResultRecord
-from producer.results import FileStore, RedisStore, ResultsStore, S3Store, open_store
-from producer.stores.redis import index_key, result_key
+from producer.state.keys import result_index_key as index_key
+from producer.state.keys import result_key
+from producer.stores import FileStore, RedisStore, ResultsStore, S3Store, open_store
 from tests.redis_server import CountingConnection, counting_client, running_redis
 
 #: moto's fake secret: it must never show up in an error message.

@@ -16,12 +16,12 @@ import redis
 
 from producer.client import Client
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
-from producer.outstanding import OPEN_KEY, chunk_key, outstanding_key
 from producer.records import ResultRecord
 from producer.settings import Settings
 from producer.sources import SourceItem
-from worker.heartbeat import UNACKED_KEY
-from worker.sweeper import CONFIRM_S, MAX_SCAN, Sweeper
+from producer.state.keys import OPEN_KEY, UNACKED_KEY, outstanding_key
+from producer.state.outstanding import chunk_key
+from worker.service.sweeper import CONFIRM_S, MAX_SCAN, Sweeper
 
 QUEUES = [INTERACTIVE_QUEUE, BULK_QUEUE]
 
@@ -34,12 +34,12 @@ def client(redis_client: redis.Redis, redis_url: str) -> Client:
 
 @pytest.fixture
 def sweeper(redis_client: redis.Redis, client: Client) -> Sweeper:
-    """A sweeper that publishes through the producer's own Celery app."""
+    """A sweeper that publishes through the producer's own publisher."""
 
     def publish(task: str, kwargs: dict[str, Any], key: str) -> None:
-        client.celery.send_task(task, kwargs=kwargs, kwargsrepr=key)
+        client.publisher.publish(task, {key: kwargs})
 
-    return Sweeper(redis_client, client.outstanding, publish, QUEUES)
+    return Sweeper(redis_client, client.state.outstanding, publish, QUEUES)
 
 
 def take(redis_client: redis.Redis, queue: str, *, book: bool) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def test_finished_work_is_never_sent_again(
         for i in range(2)
     ]
     client.ledger.finish(done)
-    client.outstanding.remove(chunks.batch_id, [chunk_key(chunks.batch_id, "0")])
+    client.state.outstanding.remove(chunks.batch_id, [chunk_key(chunks.batch_id, "0")])
 
     assert sweeper.sweep(now=0.0) == []
     assert sweeper.sweep(now=CONFIRM_S) == []
@@ -148,7 +148,7 @@ def test_a_message_missing_on_one_sweep_only_is_not_sent(
 def test_only_one_worker_sweeps_per_interval(
     client: Client, sweeper: Sweeper, redis_client: redis.Redis
 ) -> None:
-    other = Sweeper(redis_client, client.outstanding, sweeper.publish, QUEUES)
+    other = Sweeper(redis_client, client.state.outstanding, sweeper.publish, QUEUES)
     client.submit_many(["a.wav"], bulk=False)
     take(redis_client, INTERACTIVE_QUEUE, book=False)
     sweeper.tick()

@@ -11,8 +11,8 @@ import typer
 from producer.errors import EarmarkError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings
-from worker.classification import pipeline
 from worker.labeling import LabelOptions
+from worker.pipeline import pipeline
 from worker.postprocess import FunctionChoice
 from worker.windows import WindowSpec
 
@@ -84,15 +84,11 @@ def worker(
     """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...)."""
     if concurrency < 1:
         raise typer.BadParameter("--concurrency must be at least 1")
-    if "EARMARK_INTRA_OP_THREADS" not in os.environ:
-        # Divide the cores so that processes do not fight over them.
-        threads = max(1, (os.cpu_count() or 1) // concurrency)
-        os.environ["EARMARK_INTRA_OP_THREADS"] = str(threads)
-    from worker import tasks  # reads the settings, now complete
+    from worker.service.app import create_worker, node_name_for
 
-    tasks.expected_processes = concurrency
-    app = tasks.app
-
+    settings = worker_settings(Settings(), concurrency)
+    node_name = node_name_for(os.getpid())
+    app = create_worker(settings, processes=concurrency, node_name=node_name)
     app.worker_main(
         [
             "worker",
@@ -100,8 +96,17 @@ def worker(
             f"--queues={queues}",
             f"--loglevel={loglevel}",
             "--pool=prefork",
-            f"--hostname=earmark-{os.getpid()}@%h",
+            f"--hostname={node_name}",
             "--without-gossip",
             "--without-mingle",
         ]
     )
+
+
+def worker_settings(settings: Settings, processes: int) -> Settings:
+    """`settings` with ONNX Runtime threads divided among `processes` unless they are set."""
+    if settings.intra_op_threads:
+        return settings
+    # Divide the cores so that processes do not fight over them.
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    return settings.model_copy(update={"intra_op_threads": threads})

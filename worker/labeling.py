@@ -8,18 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from producer.errors import InferenceFailed
-from producer.records import (
-    AudioInfo,
-    ErrorInfo,
-    Label,
-    ModelInfo,
-    ResultRecord,
-    Timings,
-    WindowLabels,
-)
+from producer.records import AudioInfo, Label, ModelInfo, Timings, WindowLabels
 from worker.classifier import Classifier, Inference
 from worker.inputs import Clip
 from worker.postprocess import FunctionChoice, resolve_function, to_scores, top_k
+from worker.prediction import Prediction
 from worker.windows import WindowSpec, pool, window_bounds
 
 
@@ -41,23 +34,18 @@ class Outcome:
     truncated: bool
     error: InferenceFailed | None = None
 
-    def record(self, text: str, clip: Clip, model: ModelInfo) -> ResultRecord:
-        """The clip's result record: its labels, or why the model could not give any."""
+    def predict(self, text: str, clip: Clip, model: ModelInfo) -> Prediction:
+        """The clip's prediction: its labels, or why the model could not give any."""
         audio = AudioInfo(**{**clip.audio.model_dump(), "truncated": self.truncated})
         timings = Timings(fetch_s=clip.fetch_s, decode_s=clip.decode_s, infer_s=self.infer_s)
-        if self.error is not None:
-            error = ErrorInfo.from_exception(self.error)
-            return ResultRecord(
-                input=text, status="error", error=error, model=model, audio=audio, timings=timings
-            )
-        return ResultRecord(
+        return Prediction(
             input=text,
-            status="ok",
-            labels=self.labels,
-            windows=self.windows,
             model=model,
+            labels=None if self.error is not None else self.labels,
+            windows=None if self.error is not None else self.windows,
             audio=audio,
             timings=timings,
+            error=self.error,
         )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from producer.state.keys import DEFAULT_TTL_S
+from producer.stores.aws import S3Client, make_s3_client
 from producer.stores.base import ObjectStore, ResultsStore
 from producer.stores.files import FileStore
-from producer.stores.redis import DEFAULT_TTL_S, RedisStore
-from producer.stores.s3 import S3Client, S3Store, make_s3_client
+from producer.stores.redis import RedisStore
+from producer.stores.s3 import S3Store
+from producer.stores.urls import open_store
 
 __all__ = [
     "DEFAULT_TTL_S",
@@ -16,4 +19,5 @@ __all__ = [
     "S3Client",
     "S3Store",
     "make_s3_client",
+    "open_store",
 ]

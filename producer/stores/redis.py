@@ -1,6 +1,6 @@
 """The Redis results store: one key per job with a TTL, and a per-batch index set to list them.
 
-Keys (every one expires ``ttl_s`` after its last write)::
+Keys (`producer.state.keys`; every one expires ``ttl_s`` after its last write)::
 
     earmark:result:{job_id}           the record's JSON
     earmark:result-index:{batch_id}   set of the batch's job ids, for iter_batch
@@ -12,39 +12,17 @@ has no shards, so a chunk is written as one pipelined round trip of per-job keys
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 import redis
 
-from producer.errors import StoreError
 from producer.ids import check_batch_id, record_ids, split_job_id
 from producer.records import ResultRecord
+from producer.state.keys import DEFAULT_TTL_S, result_index_key, result_key
+from producer.state.redis import as_text, redis_errors
 from producer.stores.base import ResultsStore, SeenIndices, check_chunk_records, pages, parse_record
 
-#: Default lifetime of every Redis key earmark writes, seconds (7 days, EARMARK_RESULT_TTL_S).
-DEFAULT_TTL_S = 7 * 24 * 3600
 #: Job ids per SSCAN step and per MGET while streaming a batch.
 _PAGE = 500
-
-
-def result_key(job_id: str) -> str:
-    """The Redis key of one job's record."""
-    return f"earmark:result:{job_id}"
-
-
-def index_key(batch_id: str) -> str:
-    """The Redis key of a batch's set of job ids."""
-    return f"earmark:result-index:{batch_id}"
-
-
-@contextmanager
-def redis_errors(action: str) -> Iterator[None]:
-    """Turn any Redis failure during `action` into a (retryable) :class:`StoreError`."""
-    try:
-        yield
-    except redis.RedisError as e:
-        # redis-py's messages name the host and port, never the password.
-        raise StoreError(f"Redis: {action} failed: {type(e).__name__}: {e}") from e
 
 
 class RedisStore(ResultsStore):
@@ -75,7 +53,7 @@ class RedisStore(ResultsStore):
 
     def iter_batch(self, batch_id: str) -> Iterator[ResultRecord]:
         """SSCAN the batch's index and MGET its records a page at a time."""
-        key = index_key(check_batch_id(batch_id))
+        key = result_index_key(check_batch_id(batch_id))
         seen = SeenIndices()
         with redis_errors(f"reading {key}"):
             for page in pages(self.client.sscan_iter(key, count=_PAGE), _PAGE):
@@ -95,14 +73,8 @@ class RedisStore(ResultsStore):
         pipe = self.client.pipeline(transaction=False)
         for record, batch_id in batched:
             pipe.set(result_key(str(record.job_id)), record.to_json(), ex=self.ttl_s)
-            pipe.sadd(index_key(batch_id), str(record.job_id))
+            pipe.sadd(result_index_key(batch_id), str(record.job_id))
         for batch_id in {batch_id for _, batch_id in batched}:
-            pipe.expire(index_key(batch_id), self.ttl_s)
+            pipe.expire(result_index_key(batch_id), self.ttl_s)
         with redis_errors(f"writing {len(batched)} results"):
             pipe.execute()
-
-
-def as_text(value: bytes | str) -> str:
-    """A Redis reply as text."""
-    # Callers may hand in a client made with or without decode_responses.
-    return value.decode() if isinstance(value, bytes) else value

@@ -1,18 +1,17 @@
 """The S3 results store: the object layout of :mod:`producer.stores.base` under a bucket prefix.
 
-The boto3 client comes from the caller (or from :func:`make_s3_client` at the edge). Every S3
-failure, throttling and 5xx included, becomes a retryable :class:`StoreError` whose message names
-the object and the S3 error code, never a credential. Objects do not expire here: give the bucket
-a lifecycle rule if results should.
-"""
+The boto3 client comes from the caller (or from :func:`producer.stores.aws.make_s3_client` at
+the edge). Every S3 failure, throttling and 5xx included, becomes a retryable
+:class:`StoreError` whose message names the object and the S3 error code, never a credential.
+Objects do not expire here: give the bucket a lifecycle rule if results should."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
 
 from producer.errors import StoreError
+from producer.stores.aws import S3Client
 from producer.stores.base import ObjectStore
 
 #: S3 error codes that mean "no such object" on a GET.
@@ -22,33 +21,6 @@ DEFAULT_PAGE_SIZE = 1000
 #: Parallel GETs when reading a batch: under botocore's default pool of 10 connections, so a
 #: client made elsewhere never has to discard connections.
 _READ_CONCURRENCY = 8
-
-
-class S3Client(Protocol):
-    """The calls of a boto3 S3 client that the store makes."""
-
-    def put_object(self, **kwargs: Any) -> Mapping[str, Any]:
-        """boto3's ``PutObject``."""
-        ...
-
-    def get_object(self, **kwargs: Any) -> Mapping[str, Any]:
-        """boto3's ``GetObject``."""
-        ...
-
-    def get_paginator(self, operation_name: str) -> Any:
-        """boto3's paginators; the store uses ``list_objects_v2``."""
-        ...
-
-
-def make_s3_client() -> S3Client:
-    """A boto3 S3 client from the usual AWS environment (``AWS_ENDPOINT_URL`` included)."""
-    import boto3  # type: ignore[import-untyped,unused-ignore]
-    from botocore.config import Config  # type: ignore[import-untyped,unused-ignore]
-
-    # Standard mode backs off and retries SlowDown and 5xx before the store gives up.
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
-    client: S3Client = boto3.client("s3", config=config)
-    return client
 
 
 class S3Store(ObjectStore):

@@ -3,9 +3,9 @@
 The broker alone cannot promise that nothing is lost: kombu's Redis transport pops a message
 (BRPOP) before it books it as unacknowledged, so a worker killed in between loses it, and a broker
 that restarts loses what it had not yet written to disk. The producer therefore books each
-message here before publishing it; finishing a job (producer/ledger.py) or a chunk unbooks it, and
-the worker's sweeper (worker/sweeper.py) publishes again a message that is booked but neither
-queued nor held by any worker.
+message here before publishing it; finishing a job (producer/state/ledger.py) or a chunk
+unbooks it, and the worker's sweeper (worker/service/sweeper.py) publishes again a message that
+is booked but neither queued nor held by any worker.
 
 Keys, on the ledger's Redis (both expire with the batch)::
 
@@ -24,15 +24,8 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, FieldT
 
-from producer.stores.redis import as_text, redis_errors
-
-#: The set of batches the sweeper looks at.
-OPEN_KEY = "earmark:open"
-
-
-def outstanding_key(batch_id: str) -> str:
-    """The hash of a batch's outstanding messages."""
-    return f"earmark:outstanding:{batch_id}"
+from producer.state.keys import OPEN_KEY, outstanding_key
+from producer.state.redis import as_text, redis_errors
 
 
 def message_key(kwargs: Mapping[str, Any]) -> str | None:

@@ -17,9 +17,9 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from producer.ids import check_batch_id, record_ids, split_job_id
-from producer.outstanding import outstanding_key
 from producer.records import ResultRecord
-from producer.stores.redis import DEFAULT_TTL_S, redis_errors
+from producer.state.keys import DEFAULT_TTL_S, batch_key, finished_key, outstanding_key
+from producer.state.redis import redis_errors
 
 #: Lua, atomic on the server. KEYS: (hash, finished set, outstanding messages) per batch; ARGV: TTL
 #: in seconds, then (batch slot, job id, failed 0/1) triples. Returns how many jobs were newly
@@ -45,16 +45,6 @@ for slot = 1, #KEYS / 3 do
 end
 return new
 """
-
-
-def batch_key(batch_id: str) -> str:
-    """The hash of a batch's counters."""
-    return f"earmark:batch:{batch_id}"
-
-
-def finished_key(batch_id: str) -> str:
-    """The set of a batch's finished job ids."""
-    return f"earmark:batch:{batch_id}:finished"
 
 
 class BatchStatus(BaseModel):

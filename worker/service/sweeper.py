@@ -1,11 +1,11 @@
 """The sweeper: publish again a message that is booked outstanding but nowhere on the broker.
 
-A message the producer booked (producer/outstanding.py) is, until its jobs finish, either on its
-queue or unacknowledged in kombu's ``unacked`` hash; kombu puts an unacknowledged message back
-on its queue once its holder stops heart-beating. A booked message in neither place was lost: a
-worker was killed between kombu's BRPOP and its booking of the message as unacknowledged, or
-the broker restarted before it had written the message to disk. The sweeper finds such messages
-and publishes them again.
+A message the producer booked (producer/state/outstanding.py) is, until its jobs finish, either
+on its queue or unacknowledged in kombu's ``unacked`` hash; kombu puts an unacknowledged message
+back on its queue once its holder stops heart-beating. A booked message in neither place was
+lost: a worker was killed between kombu's BRPOP and its booking of the message as
+unacknowledged, or the broker restarted before it had written the message to disk. The sweeper
+finds such messages and publishes them again.
 
 A message is in neither place for a moment on every delivery (between the BRPOP and the booking),
 so it is sent again only once two sweeps at least ``confirm_s`` apart both found it missing.
@@ -30,9 +30,9 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from producer.ids import check_batch_id
-from producer.outstanding import Outstanding, batch_of_key, message_key
-from producer.stores.redis import as_text
-from worker.heartbeat import UNACKED_KEY
+from producer.state.keys import SWEEPER_LOCK_KEY, SWEEPER_SUSPECTS_KEY, UNACKED_KEY
+from producer.state.outstanding import Outstanding, batch_of_key, message_key
+from producer.state.redis import as_text
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ CONFIRM_S = 10.0
 #: Messages a queue or a batch may hold for the sweeper to read it; past this a sweep is skipped,
 #: and a message lost meanwhile is found once the backlog has drained below it.
 MAX_SCAN = 20_000
-LOCK_KEY = "earmark:sweeper:lock"
-SUSPECTS_KEY = "earmark:sweeper:suspects"
 
 #: Sends one task message: (task name, kwargs, message key).
 Publish = Callable[[str, dict[str, Any], str], None]
@@ -75,7 +73,7 @@ class Sweeper:
     def tick(self) -> list[str]:
         """Sweep if no other worker swept in the last interval; the keys sent again."""
         lock_ms = int(self.interval_s * 800)  # lapses before this worker's next tick
-        if not self.outstanding.client.set(LOCK_KEY, self._token, nx=True, px=lock_ms):
+        if not self.outstanding.client.set(SWEEPER_LOCK_KEY, self._token, nx=True, px=lock_ms):
             return []
         return self.sweep()
 
@@ -125,14 +123,14 @@ class Sweeper:
 
     def _confirm(self, missing: Iterable[str], now: float) -> list[str]:
         client = self.outstanding.client
-        previous = {as_text(k): float(v) for k, v in client.hgetall(SUSPECTS_KEY).items()}
+        previous = {as_text(k): float(v) for k, v in client.hgetall(SWEEPER_SUSPECTS_KEY).items()}
         since = {key: previous.get(key, now) for key in missing}
         pipe = client.pipeline(transaction=True)
-        pipe.delete(SUSPECTS_KEY)
+        pipe.delete(SWEEPER_SUSPECTS_KEY)
         if since:
             mapping: dict[FieldT, EncodableT] = {key: first for key, first in since.items()}
-            pipe.hset(SUSPECTS_KEY, mapping=mapping)
-            pipe.expire(SUSPECTS_KEY, int(self.interval_s * 4))
+            pipe.hset(SWEEPER_SUSPECTS_KEY, mapping=mapping)
+            pipe.expire(SWEEPER_SUSPECTS_KEY, int(self.interval_s * 4))
         pipe.execute()
         return sorted(key for key, first in since.items() if now - first >= self.confirm_s)
 

@@ -4,11 +4,12 @@ messages of a connection it lost.
 - Celery acknowledges or rejects a message it cannot decode (not JSON, pickle, a broken body),
   one in an unknown format and one naming an unknown task; each is logged and gone. Such a
   message names no job, so no record can carry its error: it goes to the dead-letter list
-  (producer/dlq.py) for a person to see.
+  (producer/state/dlq.py) for a person to see.
 - When the broker connection drops (Redis restarted), Celery forgets the messages it had
   prefetched: they cannot be acknowledged on a new connection. kombu tries to put them back on
   their queue, which fails while Redis is down, so they stay unacknowledged; the heartbeat
-  (worker/heartbeat.py) must stop holding them, or they would never time out and come back.
+  (worker/service/heartbeat.py) must stop holding them, or they would never time out and come
+  back.
 """
 
 from __future__ import annotations
@@ -17,26 +18,33 @@ import base64
 import logging
 from typing import Any
 
-import redis
 from celery.worker.consumer import Consumer
 
-from producer.dlq import MAX_MESSAGE_CHARS, DeadLetters
-from producer.errors import StoreError
-
-#: The dead-letter reason of every message refused here.
-REASON = "invalid_message"
+from producer.errors import InvalidMessage, StoreError
+from producer.state.dlq import MAX_MESSAGE_CHARS, DeadLetters
+from worker.service.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
 
 class EarmarkConsumer(Consumer):  # type: ignore[misc]
-    """A Celery consumer that dead-letters what it refuses and releases a lost connection's."""
+    """A Celery consumer that dead-letters what it refuses and releases a lost connection's.
+
+    Celery instantiates the class it is configured with; :meth:`bound` makes the subclass that
+    knows this worker's heartbeat and dead-letter list.
+    """
+
+    heartbeat: Heartbeat
+    dead_letters: DeadLetters
+
+    @classmethod
+    def bound(cls, heartbeat: Heartbeat, dead_letters: DeadLetters) -> type[EarmarkConsumer]:
+        """The consumer class of one worker."""
+        return type(cls.__name__, (cls,), {"heartbeat": heartbeat, "dead_letters": dead_letters})
 
     def on_close(self) -> None:
         """The connection is gone, and with it every message it delivered to this worker."""
-        from worker.tasks import heartbeat  # late: worker.tasks builds the app that names this
-
-        released = heartbeat.release_all()
+        released = self.heartbeat.release_all()
         if released:
             log.warning(
                 "earmark: connection lost; %d held messages will be delivered again", released
@@ -68,11 +76,6 @@ class EarmarkConsumer(Consumer):  # type: ignore[misc]
         raw = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         text = base64.b64encode(raw[: MAX_MESSAGE_CHARS * 3 // 4]).decode()
         try:
-            self._dead_letters().push_message(text, REASON, detail[:500])
+            self.dead_letters.push_message(text, InvalidMessage.code, detail[:500])
         except StoreError as e:  # the broker itself is failing; Celery's own handling still runs
             log.warning("earmark: could not dead-letter a refused message: %s", e)
-
-    def _dead_letters(self) -> DeadLetters:
-        if not hasattr(self, "_dlq"):
-            self._dlq = DeadLetters(redis.Redis.from_url(self.app.conf.broker_url))
-        return self._dlq

@@ -18,10 +18,9 @@ from typing import Any
 import redis
 
 from producer.messages import Job
-from producer.stores.redis import redis_errors
+from producer.state.keys import DLQ_KEY
+from producer.state.redis import redis_errors
 
-#: The Redis list of dead-lettered jobs (JSON), newest first.
-DLQ_KEY = "earmark:dlq"
 #: Characters of a dead-lettered message kept (an oversized one is cut).
 MAX_MESSAGE_CHARS = 64 * 1024
 

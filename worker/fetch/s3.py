@@ -7,7 +7,7 @@ caller; error messages name the object and the S3 error code, never a credential
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from producer.errors import (
     EarmarkError,
@@ -20,6 +20,7 @@ from producer.errors import (
 )
 from producer.redact import redact_ref
 from producer.refs import S3Ref
+from producer.stores.aws import S3Client
 
 #: Bytes read from the response body per call.
 _CHUNK_BYTES = 1024 * 1024
@@ -36,29 +37,6 @@ _CODES: dict[str, type[EarmarkError]] = {
     )
     for code in codes
 }  # fmt: skip
-
-
-@runtime_checkable
-class S3Client(Protocol):
-    """The one call of a boto3 S3 client that fetching needs."""
-
-    def get_object(self, *, Bucket: str, Key: str) -> Mapping[str, Any]:
-        """boto3's ``GetObject``."""
-        ...
-
-
-def make_s3_client(connect_timeout_s: float, read_timeout_s: float) -> S3Client:
-    """A boto3 S3 client from the usual AWS environment (``AWS_ENDPOINT_URL`` included)."""
-    import boto3  # type: ignore[import-untyped,unused-ignore]
-    from botocore.config import Config  # type: ignore[import-untyped,unused-ignore]
-
-    config = Config(
-        connect_timeout=connect_timeout_s,
-        read_timeout=read_timeout_s,
-        retries={"mode": "standard", "max_attempts": 3},
-    )
-    client: S3Client = boto3.client("s3", config=config)
-    return client
 
 
 def fetch_s3(client: S3Client, ref: S3Ref, max_bytes: int) -> bytes:

@@ -19,6 +19,7 @@ from worker.inputs import AudioInput, Clip, ClipLoader, describe
 from worker.labeling import Labeler, LabelOptions
 from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
+from worker.prediction import Prediction
 from worker.windows import WindowSpec
 
 #: Inputs loaded ahead of the model per batch slot: enough to fill batches, bounded in memory.
@@ -72,10 +73,10 @@ class AudioClassificationPipeline:
         single = not isinstance(inputs, list | tuple)
         items = cast(list[AudioInput], [inputs] if single else list(inputs))
         options = self._options(top_k, function_to_apply)
-        pairs = list(self._records(items, options, batch_size, None))
-        if single and pairs[0][1] is not None:
-            raise pairs[0][1]
-        shaped = [_shape(record, options.top_k) for record, _ in pairs]
+        predictions = list(self.iter_predictions(items, options=options, batch_size=batch_size))
+        if single and predictions[0].error is not None:
+            raise predictions[0].error
+        shaped = [_shape(prediction, options.top_k) for prediction in predictions]
         return shaped[0] if single else shaped
 
     def iter_records(
@@ -87,18 +88,22 @@ class AudioClassificationPipeline:
         window: WindowSpec | None = None,
     ) -> Iterator[ResultRecord]:
         """One result record per input, in input order, loading a bounded number ahead."""
-        for record, _ in self._records(items, options or self.defaults, batch_size, window):
-            yield record
+        for prediction in self.iter_predictions(
+            items, options=options, batch_size=batch_size, window=window
+        ):
+            yield prediction.record()
 
-    def _records(
+    def iter_predictions(
         self,
         items: Iterable[AudioInput],
-        options: LabelOptions,
-        batch_size: int | None,
-        window: WindowSpec | None,
-    ) -> Iterator[tuple[ResultRecord, EarmarkError | None]]:
+        *,
+        options: LabelOptions | None = None,
+        batch_size: int | None = None,
+        window: WindowSpec | None = None,
+    ) -> Iterator[Prediction]:
+        """One prediction per input, in input order, loading a bounded number ahead."""
         max_batch = batch_size or self.settings.max_batch
-        labeler = Labeler(self.classifier, options, window, max_batch)
+        labeler = Labeler(self.classifier, options or self.defaults, window, max_batch)
         iterator = iter(items)
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
             while chunk := list(islice(iterator, max_batch * _LOAD_AHEAD)):
@@ -117,22 +122,15 @@ class AudioClassificationPipeline:
         except EarmarkError as e:
             return _Loaded(item, None, e)
 
-    def _label(
-        self, loaded: list[_Loaded], labeler: Labeler
-    ) -> Iterator[tuple[ResultRecord, EarmarkError | None]]:
+    def _label(self, loaded: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
         clips = [entry.clip for entry in loaded if entry.clip is not None]
         outcomes = iter(labeler.label(clips))
         for entry in loaded:
             text = describe(entry.item)
             if entry.clip is not None:
-                yield next(outcomes).record(text, entry.clip, self.model_info), None
+                yield next(outcomes).predict(text, entry.clip, self.model_info)
             else:
-                assert entry.error is not None
-                error = ErrorInfo.from_exception(entry.error)
-                record = ResultRecord(
-                    input=text, status="error", error=error, model=self.model_info
-                )
-                yield record, entry.error
+                yield Prediction(input=text, model=self.model_info, error=entry.error)
 
 
 def pipeline(
@@ -174,8 +172,8 @@ def pipeline(
     )
 
 
-def _shape(record: ResultRecord, top_k: int) -> Any:
-    if record.error is not None:
-        return {"error": record.error.model_dump()}
-    labels = [label.model_dump() for label in record.labels or []]
+def _shape(prediction: Prediction, top_k: int) -> Any:
+    if prediction.error is not None:
+        return {"error": ErrorInfo.from_exception(prediction.error).model_dump()}
+    labels = [label.model_dump() for label in prediction.labels or []]
     return labels[0] if top_k == 1 and labels else labels

@@ -1,4 +1,4 @@
-"""Results: open the store that ``EARMARK_RESULTS_URL`` names; the stores live in ``stores/``.
+"""Open the results store that a URL (``EARMARK_RESULTS_URL``) names.
 
 =======================  =============================================================
 URL                      store
@@ -16,22 +16,14 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import redis
 
-from producer.stores import (
-    DEFAULT_TTL_S,
-    FileStore,
-    RedisStore,
-    ResultsStore,
-    S3Client,
-    S3Store,
-    make_s3_client,
-)
-
-__all__ = ["FileStore", "RedisStore", "ResultsStore", "S3Store", "open_store"]
-
-#: Seconds to wait for a Redis connection, unless the URL's query says otherwise.
-_REDIS_CONNECT_TIMEOUT_S = 5.0
-#: Seconds to wait for a Redis reply: a hung server fails the call instead of the worker.
-_REDIS_SOCKET_TIMEOUT_S = 30.0
+from producer.errors import ConfigError
+from producer.state.keys import DEFAULT_TTL_S
+from producer.state.redis import connect
+from producer.stores.aws import S3Client, make_s3_client
+from producer.stores.base import ResultsStore
+from producer.stores.files import FileStore
+from producer.stores.redis import RedisStore
+from producer.stores.s3 import S3Store
 
 
 def open_store(
@@ -45,20 +37,15 @@ def open_store(
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("redis", "rediss"):
-        client = redis_client or redis.Redis.from_url(
-            url,
-            socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S,
-            socket_timeout=_REDIS_SOCKET_TIMEOUT_S,
-        )
-        return RedisStore(client, ttl_s=ttl_s)
+        return RedisStore(redis_client or connect(url), ttl_s=ttl_s)
     if scheme == "s3":
         if not parts.netloc:
-            raise ValueError("an S3 results URL looks like s3://bucket/prefix")
+            raise ConfigError("an S3 results URL looks like s3://bucket/prefix")
         return S3Store(s3_client or make_s3_client(), parts.netloc, unquote(parts.path))
     if scheme == "file":
         return FileStore(_folder(parts))
     # Only the scheme is echoed: the rest of a URL may hold a password.
-    raise ValueError(
+    raise ConfigError(
         f"unsupported results store URL scheme {scheme!r}: "
         "use redis://, rediss://, s3://bucket/prefix or file:///absolute/dir"
     )
@@ -66,8 +53,8 @@ def open_store(
 
 def _folder(parts: SplitResult) -> str:
     if parts.netloc not in ("", "localhost"):
-        raise ValueError("a file:// results URL names a local folder, not a host")
+        raise ConfigError("a file:// results URL names a local folder, not a host")
     path = unquote(parts.path)
     if not path.startswith("/"):
-        raise ValueError("a file:// results URL needs an absolute path: file:///abs/dir")
+        raise ConfigError("a file:// results URL needs an absolute path: file:///abs/dir")
     return path

@@ -7,15 +7,8 @@ from collections.abc import Sequence
 
 import redis
 
-from producer.stores.redis import redis_errors
-
-#: Seconds an attempt count is kept; longer than any redelivery cycle.
-ATTEMPTS_TTL_S = 24 * 3600
-
-
-def attempts_key(job_id: str) -> str:
-    """The counter of one job's attempts."""
-    return f"earmark:attempts:{job_id}"
+from producer.state.keys import ATTEMPTS_TTL_S, attempts_key
+from producer.state.redis import redis_errors
 
 
 class Attempts:

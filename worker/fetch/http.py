@@ -11,7 +11,6 @@ import base64
 import socket
 import time
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
-from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import urllib3
@@ -27,9 +26,8 @@ from producer.errors import (
     NotFound,
     TooLarge,
 )
-
-if TYPE_CHECKING:
-    from worker.fetch import FetchLimits
+from producer.redact import redact_ref
+from worker.fetch.limits import FetchLimits
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -68,27 +66,25 @@ def fetch_url(http: urllib3.PoolManager, url: str, limits: FetchLimits) -> bytes
                 hop = _split(urljoin(hop.geturl(), location), url)
                 continue
             try:
-                return _read_body(response, redact(hop), limits, deadline)
+                return _read_body(response, _shown(hop), limits, deadline)
             finally:
                 response.close()
     except EarmarkError:
         raise
     except NewConnectionError as e:  # a subclass of the timeout error in urllib3 2
-        raise FetchError(f"{redact(hop)}: cannot connect") from e
+        raise FetchError(f"{_shown(hop)}: cannot connect") from e
     except Urllib3Timeout as e:
-        raise FetchTimeout(f"{redact(hop)}: timed out") from e
+        raise FetchTimeout(f"{_shown(hop)}: timed out") from e
     except (LocationParseError, UnicodeError) as e:
-        raise InvalidReference(f"{redact(hop)}: malformed URL or host name") from e
+        raise InvalidReference(f"{_shown(hop)}: malformed URL or host name") from e
     except (HTTPError, OSError) as e:
-        raise FetchError(f"{redact(hop)}: {type(e).__name__}") from e
-    raise InvalidReference(f"{redact(url)}: more than {limits.max_redirects} redirects")
+        raise FetchError(f"{_shown(hop)}: {type(e).__name__}") from e
+    raise InvalidReference(f"{_shown(url)}: more than {limits.max_redirects} redirects")
 
 
-def redact(url: str | SplitResult) -> str:
-    """The URL without user info and query, both of which may carry credentials."""
-    parts = urlsplit(url) if isinstance(url, str) else url
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"
+def _shown(url: str | SplitResult) -> str:
+    """A URL as an error message shows it: credentials masked by the one redactor."""
+    return redact_ref(url if isinstance(url, str) else url.geturl())
 
 
 def address_refusal(ip: IPAddress, limits: FetchLimits) -> str | None:
@@ -113,9 +109,9 @@ def address_refusal(ip: IPAddress, limits: FetchLimits) -> str | None:
 def _split(url: str, original: str) -> SplitResult:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
-        raise Forbidden(f"{redact(original)}: redirected to a {parts.scheme or 'relative'} URL")
+        raise Forbidden(f"{_shown(original)}: redirected to a {parts.scheme or 'relative'} URL")
     if not parts.hostname:
-        raise InvalidReference(f"{redact(parts)}: no host")
+        raise InvalidReference(f"{_shown(parts)}: no host")
     return parts
 
 
@@ -126,14 +122,14 @@ def _resolve(parts: SplitResult, limits: FetchLimits) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         if e.errno == socket.EAI_NONAME:
-            raise NotFound(f"{redact(parts)}: host {host!r} does not resolve") from e
-        raise FetchError(f"{redact(parts)}: resolving {host!r} failed") from e
+            raise NotFound(f"{_shown(parts)}: host {host!r} does not resolve") from e
+        raise FetchError(f"{_shown(parts)}: resolving {host!r} failed") from e
     except UnicodeError as e:
-        raise InvalidReference(f"{redact(parts)}: malformed host name") from e
+        raise InvalidReference(f"{_shown(parts)}: malformed host name") from e
     addresses = [ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
     for ip in addresses:
         if (why := address_refusal(ip, limits)) is not None:
-            raise Forbidden(f"{redact(parts)}: {host} resolves to {why}")
+            raise Forbidden(f"{_shown(parts)}: {host} resolves to {why}")
     return str(addresses[0])
 
 
@@ -161,7 +157,7 @@ def _get(
     )  # fmt: skip
     if response.status not in _REDIRECTS and (error := _status_error(response.status)):
         response.close()
-        raise error(f"{redact(hop)}: HTTP {response.status}")
+        raise error(f"{_shown(hop)}: HTTP {response.status}")
     return response
 
 

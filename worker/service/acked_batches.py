@@ -3,7 +3,7 @@
 celery-batches acknowledges a batch's messages when its body returns, even when the body
 raised (the error is only logged), and never when the pool process running it dies. Here a
 batch's messages are acknowledged only when the body returns True; a failed body or a lost
-process puts them back on their queue at once, where attempt counting (worker/jobs.py) finds
+process puts them back on their queue at once, where attempt counting (worker/service/jobs.py) finds
 a job that keeps killing its worker.
 
 celery-batches also starts its flush timer on the first message only, and a consumer that

@@ -15,9 +15,7 @@ import time
 
 import redis
 
-#: kombu's Redis transport keys for unacknowledged messages (its defaults).
-UNACKED_KEY = "unacked"
-UNACKED_INDEX_KEY = "unacked_index"
+from producer.state.keys import UNACKED_INDEX_KEY, UNACKED_KEY
 
 
 class Heartbeat:

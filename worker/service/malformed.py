@@ -13,10 +13,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producer.dlq import DeadLetters
+from producer.errors import InvalidId, InvalidMessage
 from producer.ids import batch_of
 from producer.messages import Job
 from producer.records import ErrorInfo, ResultRecord
+from producer.state.dlq import DeadLetters
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,12 @@ def _malformed_record(
     job_id = body.get("job_id") if isinstance(body, dict) else None
     try:
         batch_id = batch_of(job_id) if isinstance(job_id, str) else None
-    except ValueError:
+    except InvalidId:
         batch_id = None
     detail = describe(error)
     if batch_id is None or not isinstance(body, dict):
         log.error("earmark: dead-lettered a task message without a valid job id: %s", detail)
-        dead_letters.push_message(json.dumps(body, default=repr), "invalid_message", detail)
+        dead_letters.push_message(json.dumps(body, default=repr), InvalidMessage.code, detail)
         return []
     ref = body.get("ref")
     return [
@@ -61,6 +62,6 @@ def _malformed_record(
             batch_id=batch_id,
             input=ref if isinstance(ref, str) else "",
             status="error",
-            error=ErrorInfo(code="invalid_message", message=detail),
+            error=ErrorInfo.from_exception(InvalidMessage(detail)),
         )
     ]

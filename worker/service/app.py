@@ -1,0 +1,81 @@
+"""The worker's Celery application, built from a :class:`Settings` the caller made.
+
+:func:`create_worker` is the one place a worker is assembled: the shared broker setup plus late
+acknowledgement, the consumer that dead-letters what it refuses, the two tasks, and the signal
+hooks that load the model in each pool process and start heartbeats once all are loaded.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from celery import Celery
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_received,
+    worker_process_init,
+    worker_ready,
+)
+
+from producer.broker import Publisher, make_celery
+from producer.redact import RedactingFilter
+from producer.settings import Settings
+from worker.service.consumer import EarmarkConsumer
+from worker.service.runtime import PROCESS_START_TIMEOUT_S, WorkerRuntime
+from worker.service.tasks import register_tasks
+
+
+def node_name_for(pid: int) -> str:
+    """The Celery node name of the worker whose main process is `pid`."""
+    return f"earmark-{pid}@{socket.gethostname()}"
+
+
+def create_worker(settings: Settings, *, processes: int = 1, node_name: str) -> Celery:
+    """A Celery app ready for ``worker_main``: tasks registered, hooks connected."""
+    app = make_celery(settings)
+    runtime = WorkerRuntime.create(settings, processes, node_name, Publisher(app))
+    app.conf.update(
+        task_acks_late=True,  # a message is acknowledged only once its record is written
+        task_reject_on_worker_lost=True,
+        # celery-batches holds unacknowledged messages while a batch fills: prefetch must
+        # exceed a full batch or batches only ever flush on the timer.
+        worker_prefetch_multiplier=max(4, settings.max_batch * 2),
+        worker_proc_alive_timeout=PROCESS_START_TIMEOUT_S,
+        worker_hijack_root_logger=False,
+        # Dead-letters refused messages; lets go of a lost connection's (service/consumer.py).
+        worker_consumer=EarmarkConsumer.bound(runtime.heartbeat, runtime.state.dead_letters),
+        # Tasks running when the connection drops finish; their records are idempotent.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    register_tasks(app, runtime)
+    _connect_signals(app, runtime)
+    return app
+
+
+def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
+    def redact_logs(logger: Any = None, **_: Any) -> None:
+        # Third-party debug logs quote pre-signed URLs and signing headers: mask them.
+        for handler in getattr(logger, "handlers", []):
+            handler.addFilter(RedactingFilter())
+
+    def load_model(**_: Any) -> None:
+        runtime.load_model()
+
+    def hold(sender: Any = None, request: Any = None, **_: Any) -> None:
+        tag = getattr(getattr(request, "message", None), "delivery_tag", None)
+        if tag is not None and getattr(sender, "app", app) is app:
+            runtime.heartbeat.hold(str(tag))
+
+    def serve(sender: Any = None, **_: Any) -> None:
+        # Blocks the consumer until every pool process has its session, so nothing is taken
+        # on before the worker can run it.
+        if getattr(sender, "app", app) is app:
+            runtime.start_serving()
+
+    after_setup_logger.connect(redact_logs, weak=False)
+    after_setup_task_logger.connect(redact_logs, weak=False)
+    worker_process_init.connect(load_model, weak=False)
+    task_received.connect(hold, weak=False)
+    worker_ready.connect(serve, weak=False)

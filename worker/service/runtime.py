@@ -1,0 +1,101 @@
+"""What one worker holds: its settings, shared state, heartbeat and readiness pipe, and in each
+pool process the job runner with its warm ONNX session (built after the fork, on first use)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from producer.broker import HEARTBEAT_S, Publisher
+from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
+from producer.settings import Settings
+from producer.state.redis import connect
+from producer.state.shared import SharedState, open_state
+from producer.stores import open_store
+from worker.model import SessionOptions
+from worker.pipeline import pipeline
+from worker.service.heartbeat import Heartbeat
+from worker.service.jobs import JobRunner
+from worker.service.periodic import Periodic
+from worker.service.readiness import ReadinessPipe
+from worker.service.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+
+#: Seconds a pool child may take to start, model load included; Celery's 4 s default kills a
+#: child that is still loading a large ONNX graph.
+PROCESS_START_TIMEOUT_S = 300.0
+#: Seconds past a chunk's time limit that the worker still keeps its message invisible: the pool
+#: kills a chunk at its limit, so a message held longer belongs to a stuck or lost process and is
+#: let go, to be delivered again; a running chunk is never delivered twice.
+HOLD_MARGIN_S = 60.0
+
+
+@dataclass
+class WorkerRuntime:
+    """One worker's parts; made before the pool forks, so every child inherits them."""
+
+    settings: Settings
+    #: Pool processes the parent waits for before it says it is ready.
+    processes: int
+    #: The Celery node name (``earmark-PID@host``), written into every record.
+    node_name: str
+    publisher: Publisher
+    state: SharedState
+    heartbeat: Heartbeat
+    readiness: ReadinessPipe = field(default_factory=ReadinessPipe)
+    _runner: JobRunner | None = None
+
+    @classmethod
+    def create(
+        cls, settings: Settings, processes: int, node_name: str, publisher: Publisher
+    ) -> WorkerRuntime:
+        """The runtime of a worker with these settings."""
+        hold_s = settings.chunk_time_limit_s + HOLD_MARGIN_S
+        # Clients made before the fork are safe in the children: redis-py's pools reconnect
+        # in a process other than the one that made them.
+        heartbeat = Heartbeat(connect(settings.broker_url), hold_s)
+        return cls(settings, processes, node_name, publisher, open_state(settings), heartbeat)
+
+    def runner(self) -> JobRunner:
+        """This process's job runner, with its warm ONNX session; built on first use."""
+        if self._runner is None:
+            self._runner = build_runner(self.settings, self.state, self.node_name)
+        return self._runner
+
+    def load_model(self) -> None:
+        """In a pool child: load the model, then tell the parent."""
+        self.runner()
+        self.readiness.report_loaded()
+
+    def start_serving(self) -> None:
+        """In the parent: wait for every child's model, then start heartbeats and sweeps."""
+        loaded = self.readiness.wait(self.processes, PROCESS_START_TIMEOUT_S)
+        if loaded < self.processes:
+            log.error("earmark: only %d of %d processes loaded the model", loaded, self.processes)
+        else:
+            log.info("earmark: ready, %d processes with the model loaded", loaded)
+        Periodic("heartbeat", HEARTBEAT_S, self.heartbeat.beat).start()
+        sweeper = self.sweeper()
+        Periodic("sweeper", sweeper.interval_s, sweeper.tick).start()
+
+    def sweeper(self) -> Sweeper:
+        """The sweeper that sends lost messages again (see worker/service/sweeper.py)."""
+
+        def republish(task: str, kwargs: dict[str, object], key: str) -> None:
+            self.publisher.publish(task, {key: kwargs})
+
+        broker = connect(self.settings.broker_url)
+        queues = [INTERACTIVE_QUEUE, BULK_QUEUE]
+        return Sweeper(broker, self.state.outstanding, republish, queues)
+
+
+def build_runner(settings: Settings, state: SharedState, node_name: str) -> JobRunner:
+    """A runner for these settings: a warm pipeline, the results store and the shared state."""
+    session = SessionOptions(intra_op_threads=settings.intra_op_threads)
+    classify = pipeline(settings=settings, session=session)
+    store = open_store(settings.results_url, ttl_s=settings.result_ttl_s)
+    info = classify.model_info
+    log.info("earmark: %s (%s) loaded in process %d", info.id, info.dtype, os.getpid())
+    return JobRunner(classify, store, state, worker=node_name)
