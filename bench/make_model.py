@@ -15,9 +15,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from scripts.onnx_export import Spec
 
 #: Where the bench keeps its model (git-ignored: about 450 MB for both graphs).
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "wav2vec2-base"
@@ -57,9 +62,12 @@ def ensure_model(folder: Path = MODEL_DIR) -> Path:
     return folder
 
 
-def _spec() -> Any:
+def _spec() -> Spec:
     # Imported here: torch is only needed when the model has to be built.
-    from scripts.make_test_models import GROUP, KS_LABELS, WAVE_AXES, Spec, w2v_extractor
+    from scripts.feature_extractors import w2v_extractor
+    from scripts.label_sets import KS_LABELS
+    from scripts.model_specs import GROUP, WAVE_AXES
+    from scripts.onnx_export import Spec
 
     return Spec(
         name="wav2vec2-base-bench",
@@ -77,7 +85,8 @@ def _spec() -> Any:
 def _build(folder: Path) -> None:
     import torch
 
-    from scripts.make_test_models import build_model, export_onnx, quantize
+    from scripts.onnx_export import export_onnx, quantize
+    from scripts.reference_models import build_model
 
     spec = _spec()
     model, extractor = build_model(spec)  # seeded from the spec's name
@@ -93,7 +102,7 @@ def _build(folder: Path) -> None:
     _check(model, fp32, example)
 
 
-def _check(model: Any, fp32: Path, example: Any) -> None:
+def _check(model: torch.nn.Module, fp32: Path, example: torch.Tensor) -> None:
     """Refuse a graph whose logits drift from torch's: a broken export would bench nonsense."""
     import onnxruntime as ort
     import torch

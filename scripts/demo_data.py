@@ -164,7 +164,8 @@ def noise(kind: str, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndar
         exponent = {"white": 0.0, "pink": 0.5, "brown": 1.0}[kind]
         x = np.fft.irfft(spectrum / freqs**exponent, n)
     x = np.asarray(x, dtype=np.float64)
-    return (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
+    scaled: np.ndarray = (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
+    return scaled
 
 
 NOISE_KINDS = ("white", "pink", "brown", "hum")

@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:  # run as a file: make `scripts.*` importable
     sys.path.insert(0, str(ROOT))
 
 from scripts import demo_data as data  # noqa: E402
-from scripts.make_test_models import Spec, export_onnx  # noqa: E402
+from scripts.onnx_export import Spec, export_onnx  # noqa: E402
 
 OUT_DIR = ROOT / "models" / "earmark-kws-demo"
 SAMPLES_DIR = ROOT / "samples"
@@ -119,7 +119,8 @@ def synthesize_cached(utterances: list[data.Utterance]) -> np.ndarray:
     key = hashlib.sha256((espeak_version() + repr(utterances)).encode()).hexdigest()[:16]
     cache = Path(tempfile.gettempdir()) / "earmark-kws-demo" / f"{key}.npy"
     if cache.is_file():
-        return np.load(cache)
+        cached: np.ndarray = np.load(cache)
+        return cached
     started = time.perf_counter()
     clips = data.synthesize(utterances)
     print(f"  espeak-ng: {len(clips)} clips in {time.perf_counter() - started:.0f} s", flush=True)
@@ -176,7 +177,8 @@ def reverb(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ir[0] = 1.0
     size = 1 << int(np.ceil(np.log2(len(x) + n)))
     wet = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(ir, size), size)[: len(x)]
-    return (wet * np.abs(x).max() / (np.abs(wet).max() + 1e-9)).astype(np.float32)
+    scaled: np.ndarray = (wet * np.abs(x).max() / (np.abs(wet).max() + 1e-9)).astype(np.float32)
+    return scaled
 
 
 def shift(x: np.ndarray, samples: int) -> np.ndarray:
@@ -249,7 +251,9 @@ def build_model() -> torch.nn.Module:
     return Wav2Vec2ForSequenceClassification(config)
 
 
-def train(model: torch.nn.Module, batches: Batches, steps: int, held_out: Any) -> None:
+def train(
+    model: torch.nn.Module, batches: Batches, steps: int, held_out: tuple[np.ndarray, np.ndarray]
+) -> None:
     """AdamW, linear warm-up then cosine decay, label smoothing 0.05, gradient clip 1."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -282,14 +286,16 @@ def train(model: torch.nn.Module, batches: Batches, steps: int, held_out: Any) -
             print(f"  held-out accuracy (torch): {score:.4f}", flush=True)
 
 
-@torch.no_grad()
 def torch_logits(model: torch.nn.Module, clips: np.ndarray) -> np.ndarray:
     """Logits of the model in eval mode, 64 clips at a time."""
-    model.eval()
-    parts = [
-        model(input_values=normalize(clips[i : i + 64])).logits for i in range(0, len(clips), 64)
-    ]
-    return torch.cat(parts).numpy()
+    with torch.no_grad():
+        model.eval()
+        parts = [
+            model(input_values=normalize(clips[i : i + 64])).logits
+            for i in range(0, len(clips), 64)
+        ]
+        logits: np.ndarray = torch.cat(parts).numpy()
+        return logits
 
 
 def accuracy(logits: np.ndarray, ids: np.ndarray) -> float:
@@ -311,19 +317,20 @@ def export(model: torch.nn.Module, out_dir: Path) -> tuple[Path, Path]:
     (out_dir / "onnx").mkdir(parents=True)
     model.eval()
     model.config.save_pretrained(out_dir)
-    Wav2Vec2FeatureExtractor(
+    extractor = Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call]
         feature_size=1,
         sampling_rate=data.SAMPLING_RATE,
         padding_value=0.0,
         do_normalize=True,
         return_attention_mask=False,
-    ).save_pretrained(out_dir)
+    )
+    extractor.save_pretrained(out_dir)
     spec = Spec(
         name=out_dir.name,
         model_cls="Wav2Vec2ForSequenceClassification",
         config_cls="Wav2Vec2Config",
         config_kwargs=MODEL_CONFIG,
-        extractor=lambda: None,
+        extractor=lambda: extractor,
         input_names=["input_values"],
         labels=list(data.LABELS),
         dynamic_axes={"input_values": {0: "batch_size", 1: "sequence_length"}},
