@@ -18,7 +18,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from scripts.processes import private_redis, redis_answers, start_worker
+from scripts.processes import start_worker
+from scripts.redis_server import redis_answers, running_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The model the demo runs when EARMARK_MODEL is not set: the bundled keyword spotter, int8.
@@ -62,9 +63,9 @@ def _redis(console: Console) -> Iterator[str]:
         console.print(f"[dim]using the Redis at {url}[/]")
         yield url
         return
-    with private_redis() as server:
+    with tempfile.TemporaryDirectory() as folder, running_redis(Path(folder)) as server:
         console.print(f"[dim]started an embedded Redis at {server.url}[/]")
-        yield f"{server.url}/0"
+        yield server.url
 
 
 @contextmanager

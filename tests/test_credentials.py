@@ -21,8 +21,9 @@ import redis
 
 from producer.records import ResultRecord
 from producer.state.keys import DLQ_KEY
+from scripts.redis_server import RedisServer, start_redis
 from tests.models import GOLDEN_AUDIO
-from tests.redis_server import RedisServer, make_tls_files, start_redis
+from tests.redis_server import make_tls_files
 from tests.servers import HttpServer
 from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 

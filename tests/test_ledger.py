@@ -18,7 +18,8 @@ from producer.ids import batch_of, check_batch_id, make_job_id, new_batch_id, sp
 from producer.records import ErrorInfo, Label, ResultRecord
 from producer.state.keys import batch_key, finished_key
 from producer.state.ledger import BatchStatus, Ledger
-from tests.redis_server import CountingConnection, counting_client, running_redis
+from scripts.redis_server import running_redis
+from tests.redis_server import CountingConnection, counting_client
 
 
 def finished(batch: str, index: int, *, failed: bool = False) -> ResultRecord:

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 from producer.client import Client
 from producer.settings import Settings
+from scripts.redis_server import start_redis
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.proxy import OutageProxy
-from tests.redis_server import start_redis
 from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
 
 BUCKET = "earmark-outage"

@@ -22,7 +22,8 @@ from producer.records import ErrorInfo, Label, ModelInfo, ResultRecord
 from producer.state.keys import result_index_key as index_key
 from producer.state.keys import result_key
 from producer.stores import FileStore, RedisStore, ResultsStore, S3Store, open_store
-from tests.redis_server import CountingConnection, counting_client, running_redis
+from scripts.redis_server import running_redis
+from tests.redis_server import CountingConnection, counting_client
 
 #: moto's fake secret: it must never show up in an error message.
 SECRET = "moto-fake-secret-key"
