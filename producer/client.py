@@ -104,6 +104,7 @@ class Client:
     def replay(self, job: Job) -> None:
         """Queue a job again under its own id, its attempts and its counted finish forgotten."""
         self.state.attempts.clear(job.job_id)
+        self.state.dead_letters.forget(job.job_id)
         self.ledger.reopen(job.job_id, failed=True)
         self._publish(CLASSIFY_TASK, job.batch_id, {job.job_id: _job_body(job)})
 

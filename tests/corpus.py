@@ -1,20 +1,30 @@
-"""A generated corpus of test audio: every format we decode, odd shapes, and broken files.
+"""Generated test inputs: a corpus of audio, hostile files, and task messages built by hand.
 
-`write_corpus(folder)` writes every clip of `CORPUS` (about a second to run); each `Clip` says
-what decoding it must give: its rate, channels and duration, or the error code.
+- `write_corpus(folder)` writes every clip of `CORPUS` (about a second to run); each `Clip` says
+  what decoding it must give: its rate, channels and duration, or the error code.
+- `hostile_files()`: files meant to hurt a decoder (lying headers, NaNs, 10 hours of silence in
+  120 kB, 64 channels…) and a few good ones, by name; tests/test_hostile.py says what each gives.
+- `publish_raw(broker_url, …)`: a Celery protocol 2 message put on a queue by hand, bypassing
+  the producer's checks (a bad job, pickle, a body that is not JSON, an unknown task).
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import soundfile as sf
+from kombu import Connection  # type: ignore[attr-defined]
+
+from producer.broker import TRANSPORT_OPTIONS
+from producer.messages import CLASSIFY_TASK, INTERACTIVE_QUEUE
 
 
 @dataclass(frozen=True)
@@ -166,3 +176,120 @@ _BROKEN: dict[str, Callable[[Clip], bytes]] = {
     "header": lambda clip: wav_header(clip.rate, clip.channels, 0),
     "text": lambda clip: b"this is a text file with a .wav name, not audio\n" * 20,
 }
+
+
+# --- hostile files ---------------------------------------------------------------------------
+
+
+def tone(frames: int, rate: int = 16_000, channels: int = 1) -> np.ndarray:
+    """A 440 Hz tone at 0.3, the same on every channel: float32 (frames, channels)."""
+    t = np.arange(frames, dtype=np.float64) / rate
+    return np.repeat((0.3 * np.sin(2 * np.pi * 440.0 * t))[:, None], channels, 1).astype(np.float32)
+
+
+def tone_wav(frames: int = 16_000, rate: int = 16_000, subtype: str = "PCM_16") -> bytes:
+    """A good mono WAV of the tone (a second at 16 kHz unless told)."""
+    return encode_soundfile(tone(frames, rate), rate, "WAV", subtype)
+
+
+def float_wav_with(value: float) -> bytes:
+    """A float WAV of the tone with ten samples set to `value` (NaN, infinity)."""
+    x = tone(16_000)
+    x[1000:1010] = value
+    return encode_soundfile(x, 16_000, "WAV", "FLOAT")
+
+
+def flac_total_samples(data: bytes, total: int) -> bytes:
+    """The FLAC with STREAMINFO's 36-bit total-samples field set to `total` (0: unknown)."""
+    out = bytearray(data)
+    field = int.from_bytes(out[18:26], "big")  # after "fLaC" and the 4-byte block header
+    field = (field & ~((1 << 36) - 1)) | total
+    out[18:26] = field.to_bytes(8, "big")
+    return bytes(out)
+
+
+def silent_flac(seconds: int, rate: int = 1_000) -> bytes:
+    """A real, highly compressible FLAC of `seconds` of silence (10 h is about 120 kB)."""
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=rate, channels=1, format="FLAC") as f:
+        block = np.zeros(rate * 3600, np.int16)
+        for _ in range(seconds // 3600):
+            f.write(block)
+    return buf.getvalue()
+
+
+def hostile_files() -> dict[str, bytes]:
+    """The hostile (and a few good) files of tests/test_hostile.py's local root, by name."""
+    good = tone_wav()
+    flac = encode_soundfile(tone(16_000), 16_000, "FLAC", "PCM_16")
+    ten_hours = silent_flac(10 * 3600)
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (6 * 1024 * 1024 // 8, 2))
+    return {
+        "good.wav": good,
+        "zero.wav": b"",
+        "truncated_header.wav": good[:30],
+        "header_only.wav": wav_header(16_000, 1, 0),
+        "truncated_samples.wav": good[: len(good) * 3 // 5 + 1],
+        "text.wav": b"this is a text file with a .wav name, not audio\n" * 20,
+        "png.wav": b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + bytes(400),
+        "claims_2e31_frames.wav": wav_header(16_000, 1, 2**32 - 2) + good[44:],
+        "claims_10h.wav": wav_header(16_000, 1, 16_000 * 2 * 36_000) + good[44:],
+        "nan.wav": float_wav_with(float("nan")),
+        "inf.wav": float_wav_with(float("inf")),
+        "rate_1hz.wav": wav_header(1, 1, 2_000) + bytes(2_000),
+        "rate_768khz.wav": wav_header(768_000, 1, 64_000) + bytes(64_000),
+        "64ch.wav": wav_header(16_000, 64, 64 * 2 * 1_000) + bytes(64 * 2 * 1_000),
+        "claims_10h.flac": flac_total_samples(flac, 16_000 * 36_000),
+        "silent_10h.flac": ten_hours,
+        "silent_10h_unstated.flac": flac_total_samples(ten_hours, 0),
+        "70s_8k.wav": tone_wav(8_000 * 70, 8_000),
+        "6MB.wav": encode_soundfile(noise.astype(np.float32), 48_000, "WAV", "FLOAT"),
+        "100_samples.wav": tone_wav(100),
+    }
+
+
+# --- task messages built by hand ---------------------------------------------------------------
+
+
+def publish_raw(
+    broker_url: str,
+    kwargs: dict[str, Any] | None = None,
+    *,
+    task: str = CLASSIFY_TASK,
+    queue: str = INTERACTIVE_QUEUE,
+    serializer: str | None = "json",
+    raw_body: bytes | None = None,
+) -> None:
+    """Publish a Celery protocol 2 message built by hand, bypassing the producer's Client."""
+    task_id = str(uuid.uuid4())
+    headers = {
+        "lang": "py",
+        "task": task,
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "timelimit": [None, None],
+        "argsrepr": "()",
+        "kwargsrepr": "{...}",
+        "origin": "tests.corpus",
+        "ignore_result": True,
+    }
+    body: Any = [[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    extra: dict[str, str] = {}
+    if raw_body is not None:
+        body, serializer = raw_body, None
+        extra = {"content_type": "application/json", "content_encoding": "utf-8"}
+    with Connection(broker_url, transport_options=TRANSPORT_OPTIONS) as connection:  # type: ignore[no-untyped-call]
+        connection.Producer().publish(
+            body,
+            exchange="",
+            routing_key=queue,
+            serializer=serializer,
+            headers=headers,
+            correlation_id=task_id,
+            **extra,
+        )

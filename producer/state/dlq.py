@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from producer.messages import Job
-from producer.state.keys import DLQ_KEY
+from producer.state.keys import ATTEMPTS_TTL_S, DLQ_KEY, dead_key
 from producer.state.redis import redis_errors
 
 #: Characters of a dead-lettered message kept (an oversized one is cut).
@@ -28,15 +28,24 @@ MAX_MESSAGE_CHARS = 64 * 1024
 class DeadLetters:
     """The dead-letter list on the broker's Redis."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, guard_ttl_s: int = ATTEMPTS_TTL_S) -> None:
         self.client = client
+        self.guard_ttl_s = guard_ttl_s
+        self._push_once = client.register_script(_PUSH_ONCE)
 
-    def push(self, job: Job, reason: str, attempts: int) -> None:
-        """Dead-letter one job with why and after how many attempts."""
+    def push(self, job: Job, reason: str, attempts: int) -> bool:
+        """Dead-letter one job with why and after how many attempts, unless it is already
+        listed (a redelivered batch must not list it twice); whether it was added."""
         entry = {"job": job.model_dump(mode="json"), "reason": reason, "attempts": attempts}
         entry["at"] = time.time()
+        keys = [DLQ_KEY, dead_key(job.job_id)]
         with redis_errors("dead-lettering a job"):
-            self.client.lpush(DLQ_KEY, json.dumps(entry))
+            return bool(self._push_once(keys=keys, args=[json.dumps(entry), self.guard_ttl_s]))
+
+    def forget(self, job_id: str) -> None:
+        """Lift the once-only guard of a job taken off the list (before it is replayed)."""
+        with redis_errors("clearing a dead-letter guard"):
+            self.client.delete(dead_key(job_id))
 
     def push_message(self, message: str, reason: str, detail: str) -> None:
         """Dead-letter a task message that names no job, as text."""
@@ -63,3 +72,12 @@ class DeadLetters:
         with redis_errors("taking from the dead-letter list"):
             item = self.client.rpop(DLQ_KEY)
         return None if not isinstance(item, bytes | str) else dict(json.loads(item))
+
+
+#: Lua: list the entry only if the job's guard was not set, and set it, in one atomic step.
+_PUSH_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[2])) then
+  return redis.call('LPUSH', KEYS[1], ARGV[1])
+end
+return 0
+"""

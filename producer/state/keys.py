@@ -8,13 +8,14 @@ On the results Redis (when ``EARMARK_RESULTS_URL`` is ``redis://``; else on the 
     earmark:batch:{batch_id}:finished    set     job ids counted as finished   RESULT_TTL
     earmark:outstanding:{batch_id}       hash    message key -> task message   RESULT_TTL
     earmark:open                         set     batches with booked messages  none
-    earmark:sweeper:lock                 string  the sweeping worker's token   SWEEP_LOCK
-    earmark:sweeper:suspects             hash    message key -> first missed   SUSPECTS_TTL
+    earmark:sweeper:lock                 string  the sweeping worker's token   12 s
+    earmark:sweeper:suspects             hash    message key -> first missed   60 s
 
 On the broker's Redis::
 
     earmark:attempts:{job_id}            string  starts of one job             ATTEMPTS_TTL_S
     earmark:dlq                          list    dead letters, newest first    none
+    earmark:dead:{job_id}                string  guard: job dead-lettered once ATTEMPTS_TTL_S
     earmark.interactive, earmark.bulk    list    kombu's queues                none
     unacked, unacked_index               hash, zset  kombu's delivered, unacknowledged messages
 
@@ -70,3 +71,8 @@ def outstanding_key(batch_id: str) -> str:
 def attempts_key(job_id: str) -> str:
     """The counter of one job's attempts."""
     return f"earmark:attempts:{job_id}"
+
+
+def dead_key(job_id: str) -> str:
+    """Set while a job is on the dead-letter list, so that it is put there once."""
+    return f"earmark:dead:{job_id}"

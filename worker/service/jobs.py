@@ -65,6 +65,9 @@ class JobRunner:
         self._finish(records, self._put_each)
 
     def _run(self, jobs: Sequence[Job], write_fresh: Writer) -> None:
+        # A message published twice (a sweeper's resend, a producer's retry) can bring one job
+        # twice into a batch: it is one job, started and judged once.
+        jobs = list({job.job_id: job for job in jobs}.values())
         finished = self.state.ledger.finished_among([job.job_id for job in jobs])
         pending = [job for job in jobs if job.job_id not in finished]
         seen = self.state.attempts.seen([job.job_id for job in pending])
@@ -82,11 +85,15 @@ class JobRunner:
             self._finish(self._classify([job]), self._put_each)
             return
         crashes = attempt - 1
-        log.error("earmark: job %s crashed its worker %d times; dead-lettered", job.job_id, crashes)
-        self.state.dead_letters.push(job, WorkerCrashed.code, crashes)
         error = WorkerCrashed(f"the worker died {crashes} times while classifying this input")
         crashed = Prediction(input=job.ref, model=self.pipeline.model_info, error=error)
+        # The record first: if writing it fails, the batch comes back and the job is judged
+        # again; the dead-letter list takes it once whatever happens (an atomic guard).
         self._finish([self._record(job, crashed, time.time())], self._put_each)
+        if self.retry.call(lambda: self.state.dead_letters.push(job, WorkerCrashed.code, crashes)):
+            log.error(
+                "earmark: job %s crashed its worker %d times; dead-lettered", job.job_id, crashes
+            )
 
     def _finish(self, records: list[ResultRecord], write: Writer) -> None:
         write(records)
