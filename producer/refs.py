@@ -11,6 +11,11 @@ from producer.errors import InvalidReference
 #: Longest reference accepted, in characters; S3 keys stop at 1,024 bytes, URLs rarely pass 2,000.
 MAX_REF_CHARS = 4096
 
+#: What every S3 reference starts with (the scheme in any case).
+_S3_PREFIX = "s3://"
+#: A bucket name: S3's own rules and the older, looser ones that MinIO and others still accept;
+#: never user info or a port (``s3://key:secret@bucket/…`` is no bucket).
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 #: A scheme as RFC 3986 spells it; two letters or more so that `C:\\x` is not mistaken for one.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 
@@ -75,8 +80,11 @@ def _parse_file_url(text: str) -> LocalRef:
 
 
 def _parse_s3(text: str) -> S3Ref:
-    bucket, _, key = text[len("s3://") :].partition("/")
-    if not bucket or not key:
+    # Exactly "s3://": "s3:/b/k" and "s3:b/k" once read the bucket from the wrong offset.
+    if text[: len(_S3_PREFIX)].lower() != _S3_PREFIX:
+        raise InvalidReference("s3 references look like s3://bucket/key")
+    bucket, _, key = text[len(_S3_PREFIX) :].partition("/")
+    if not _BUCKET.fullmatch(bucket) or not key:
         raise InvalidReference("s3 references look like s3://bucket/key")
     return S3Ref(bucket, key)
 
