@@ -5,8 +5,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+
+from producer.errors import (
+    ConfigError,
+    EarmarkError,
+    InvalidId,
+    InvalidReference,
+    ModelError,
+    RetryableError,
+    WaitTimedOut,
+)
+from producer.messages import describe_invalid
+from producer.redact import redact
 
 app = typer.Typer(
     name="earmark",
@@ -21,9 +35,30 @@ app = typer.Typer(
 COMMANDS_GROUP = "earmark.commands"
 
 
+#: Exit codes, the same for every command (CONTRACT.md).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
+
+_debug = False
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: Annotated[bool, typer.Option(help="show tracebacks of failures")] = False,
+) -> None:
     """Label audio at scale: queue references, run workers, read results."""
+    global _debug
+    _debug = debug
+
+
+def exit_code(error: EarmarkError) -> int:
+    """The exit code of a command that stopped on `error`."""
+    if isinstance(error, WaitTimedOut):
+        return EXIT_TIMED_OUT
+    if isinstance(error, RetryableError):  # the broker or a store is unreachable
+        return EXIT_UNAVAILABLE
+    if isinstance(error, ConfigError | InvalidId | InvalidReference | ModelError):
+        return EXIT_USAGE
+    return EXIT_FAILED
 
 
 def _register_plugins() -> None:
@@ -51,7 +86,20 @@ def main() -> None:
     app.command()(results)
     app.command()(status)
     _register_plugins()
-    sys.exit(app())
+    try:
+        app()
+    except ValidationError as e:  # a refused reference, id or field, before anything was sent
+        _stop(f"refused: {describe_invalid(e)}", EXIT_USAGE, e)
+    except EarmarkError as e:
+        _stop(str(e), exit_code(e), e)
+
+
+def _stop(message: str, code: int, error: Exception) -> None:
+    """One line on stderr (a traceback with --debug), then exit with `code`."""
+    if _debug:
+        raise error
+    typer.echo(f"earmark: {redact(message)}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

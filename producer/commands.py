@@ -27,6 +27,7 @@ from producer.messages import Job
 from producer.records import ResultRecord
 from producer.redact import redact_ref
 from producer.sources import SourceItem, from_folder, from_manifest, from_refs, from_s3_prefix
+from producer.stores.aws import make_s3_client
 
 
 def enqueue(
@@ -118,9 +119,7 @@ def _sources(
     if folder is not None:
         chained.append(from_folder(folder))
     if s3_prefix is not None:
-        import boto3
-
-        chained.append(from_s3_prefix(boto3.client("s3"), s3_prefix))
+        chained.append(from_s3_prefix(make_s3_client(), s3_prefix))
     return itertools.chain.from_iterable(chained)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 #: One reference per message, micro-batched by the worker.
 CLASSIFY_TASK = "earmark.classify"
@@ -67,3 +67,9 @@ class Chunk(_Message):
             )
             for spec in self.jobs
         ]
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """What is wrong, field by field, without the values (long, or holding a password)."""
+    problems = error.errors(include_input=False, include_url=False)
+    return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'message'}: {p['msg']}" for p in problems)

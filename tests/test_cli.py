@@ -1,4 +1,5 @@
-"""`earmark classify`: one JSON line per reference in input order, and the contract's exit codes."""
+"""The command line: `earmark classify` prints one JSON line per reference in input order; every
+command exits with the contract's codes and says why in one line on stderr."""
 
 from __future__ import annotations
 
@@ -52,3 +53,41 @@ def test_windows_from_the_command_line() -> None:
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert [w["start_s"] for w in record["windows"]] == [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+def _earmark(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EARMARK_")}
+    command = [sys.executable, "-m", "producer.cli", *args]
+    return subprocess.run(
+        command, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_an_unreachable_redis_exits_3_with_one_line() -> None:
+    """Given no Redis at the configured URL, a producer command says so in one line, exit 3."""
+    down = "redis://127.0.0.1:1/0"
+    done = _earmark("status", "nightly", EARMARK_BROKER_URL=down, EARMARK_RESULTS_URL=down)
+    assert done.returncode == 3
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("earmark: ") and "127.0.0.1:1" in line
+
+
+def test_producer_refusals_exit_2_with_one_line(redis_url: str) -> None:
+    """A bad batch id, an over-long reference and a bad store URL: usage errors, no traceback."""
+    env = {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
+    cases = [
+        _earmark("enqueue", "--batch-id", "b@d", "a.wav", **env),
+        _earmark("enqueue", "x" * 5000, **env),
+        _earmark("status", "bad id!", **env),
+        _earmark("status", "nightly", **{**env, "EARMARK_RESULTS_URL": "ftp://user:pw@host/x"}),
+    ]
+    for done in cases:
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("earmark: ") and "Traceback" not in line and "pw@" not in line
+
+
+def test_debug_shows_the_traceback() -> None:
+    done = _earmark("--debug", "status", "bad id!")
+    assert done.returncode != 0 and "Traceback" in done.stderr

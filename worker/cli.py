@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast, get_args
 
 import typer
 
-from producer.errors import EarmarkError
+from producer.errors import ConfigError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings
 from worker.labeling import LabelOptions
@@ -42,10 +42,9 @@ def classify(
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         spec = _window_spec(window, hop, aggregate, per_window)
         options = LabelOptions(top_k=settings.top_k, function=_function(function))
-        classifier = pipeline(settings=settings)
-    except (ValueError, EarmarkError) as e:
-        typer.echo(f"earmark classify: {e}", err=True)
-        raise typer.Exit(2) from e
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    classifier = pipeline(settings=settings)  # a model that cannot load is a usage error too
     failed = False
     for record in classifier.iter_records(refs, options=options, window=spec):
         failed |= record.status != "ok"

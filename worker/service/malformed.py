@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from producer.errors import InvalidId, InvalidMessage
 from producer.ids import batch_of
-from producer.messages import Job
+from producer.messages import Job, describe_invalid
 from producer.records import ErrorInfo, ResultRecord
 from producer.state.dlq import DeadLetters
 
@@ -36,12 +36,6 @@ def parse_jobs(
     return jobs, malformed
 
 
-def describe(error: ValidationError) -> str:
-    """What is wrong, field by field, without the values (long, or holding a password)."""
-    problems = error.errors(include_input=False, include_url=False)
-    return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'message'}: {p['msg']}" for p in problems)
-
-
 def _malformed_record(
     body: object, error: ValidationError, dead_letters: DeadLetters
 ) -> list[ResultRecord]:
@@ -50,7 +44,7 @@ def _malformed_record(
         batch_id = batch_of(job_id) if isinstance(job_id, str) else None
     except InvalidId:
         batch_id = None
-    detail = describe(error)
+    detail = describe_invalid(error)
     if batch_id is None or not isinstance(body, dict):
         log.error("earmark: dead-lettered a task message without a valid job id: %s", detail)
         dead_letters.push_message(json.dumps(body, default=repr), InvalidMessage.code, detail)
