@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -108,7 +109,11 @@ def _reference_scores(refs: list[str], tmp_path: Path) -> dict[str, dict[str, fl
 
 
 def test_interactive_jobs_from_every_source_get_exactly_one_record_each(
-    system: Any, audio: dict[str, list[str]], tmp_path: Path, redis_url: str
+    system: Any,
+    audio: dict[str, list[str]],
+    tmp_path: Path,
+    redis_url: str,
+    workers: list[WorkerProcess],  # noqa: F811
 ) -> None:
     """Given 500 interactive jobs mixing local, S3, URL and broken refs, each gets one record."""
     client = system(redis_url.rsplit("/", 1)[0] + "/1")
@@ -127,6 +132,9 @@ def test_interactive_jobs_from_every_source_get_exactly_one_record_each(
         else:
             assert record.status == "error" and record.error is not None
     codes = {r.input: r.error.code for r in records if r.error is not None}
+    # The Celery node name, as Flower and `celery inspect` show the worker.
+    nodes = {f"earmark-{worker.process.pid}@{socket.gethostname()}" for worker in workers}
+    assert {r.worker for r in records} <= nodes
     assert codes[audio["broken"][1]] == "not_found"
     assert codes[audio["broken"][4]] == "forbidden"
     status = client.status(submission.batch_id)

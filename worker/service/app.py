@@ -55,7 +55,7 @@ def create_worker(settings: Settings, *, processes: int = 1, node_name: str) -> 
 
 
 def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
-    def redact_logs(logger: Any = None, **_: Any) -> None:
+    def mask_log_handlers(logger: Any = None, **_: Any) -> None:
         # Third-party debug logs quote pre-signed URLs and signing headers: mask them.
         for handler in getattr(logger, "handlers", []):
             handler.addFilter(RedactingFilter())
@@ -74,8 +74,8 @@ def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
         if getattr(sender, "app", app) is app:
             runtime.start_serving()
 
-    after_setup_logger.connect(redact_logs, weak=False)
-    after_setup_task_logger.connect(redact_logs, weak=False)
+    after_setup_logger.connect(mask_log_handlers, weak=False)
+    after_setup_task_logger.connect(mask_log_handlers, weak=False)
     worker_process_init.connect(load_model, weak=False)
     task_received.connect(hold, weak=False)
     worker_ready.connect(serve, weak=False)

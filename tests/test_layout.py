@@ -1,0 +1,127 @@
+"""The layering the folders promise (ARCHITECTURE.md), checked on the source itself.
+
+- `producer` never imports `worker`; the pipeline core (worker/ outside worker/service/ and the
+  command line) never imports the service layer;
+- only `producer/settings.py` reads the environment;
+- one of each: Redis connections, S3 clients, task publishing and redaction each have one home.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("producer", "worker")
+
+
+def modules(*folders: str) -> list[Path]:
+    """Every Python file under the folders, sorted."""
+    return sorted(path for folder in folders for path in (ROOT / folder).rglob("*.py"))
+
+
+def imported(path: Path) -> Iterator[str]:
+    """The module names a file imports, at any depth (late imports inside functions too)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def attribute_chains(path: Path, *, called: bool = False) -> Iterator[str]:
+    """Dotted names used in a file (``os.environ``, ``redis.Redis.from_url``); with `called`,
+    only those called (``boto3.client(…)``, not ``redis.Redis`` in an annotation)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        target = node.func if called and isinstance(node, ast.Call) else node
+        if (called and not isinstance(node, ast.Call)) or not isinstance(target, ast.Attribute):
+            continue
+        parts, value = [target.attr], target.value
+        while isinstance(value, ast.Attribute):
+            parts.append(value.attr)
+            value = value.value
+        if isinstance(value, ast.Name):
+            yield ".".join([value.id, *reversed(parts)])
+
+
+def relative(path: Path) -> str:
+    """`path` as the repository names it."""
+    return path.relative_to(ROOT).as_posix()
+
+
+def is_service_side(path: Path) -> bool:
+    """Whether a worker module belongs to the Celery/Redis edge (or the command line)."""
+    name = relative(path)
+    return name.startswith("worker/service/") or name == "worker/cli.py"
+
+
+@pytest.mark.parametrize("path", modules("producer"), ids=relative)
+def test_producer_never_imports_worker(path: Path) -> None:
+    assert not [name for name in imported(path) if name.split(".")[0] == "worker"]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in modules("worker") if not is_service_side(p)], ids=relative
+)
+def test_pipeline_core_never_imports_the_service_layer(path: Path) -> None:
+    assert not [name for name in imported(path) if name.startswith("worker.service")]
+
+
+@pytest.mark.parametrize("path", modules(*PACKAGES), ids=relative)
+def test_only_settings_reads_the_environment(path: Path) -> None:
+    if relative(path) == "producer/settings.py":
+        return
+    chains = set(attribute_chains(path))
+    assert not chains & {"os.environ", "os.getenv", "os.putenv"}
+    assert not [name for name in imported(path) if name == "os" and "environ" in chains]
+
+
+#: What may be done in one module only: (what, dotted name used, the one module allowed).
+ONE_OF_EACH = [
+    ("connect to Redis", "redis.Redis.from_url", "producer/state/redis.py"),
+    ("connect to Redis", "redis.Redis", "producer/state/redis.py"),
+    ("make an S3 client", "boto3.client", "producer/stores/aws.py"),
+    ("build a task message", "amqp.as_task_v2", "producer/broker.py"),
+    ("send a task", "app.send_task", "producer/broker.py"),
+    ("send a task", "celery.send_task", "producer/broker.py"),
+]
+
+
+@pytest.mark.parametrize(("what", "chain", "home"), ONE_OF_EACH, ids=lambda v: str(v))
+def test_one_home_for_each_shared_piece(what: str, chain: str, home: str) -> None:
+    users = [
+        relative(p) for p in modules(*PACKAGES) if chain in set(attribute_chains(p, called=True))
+    ]
+    assert set(users) <= {home}, f"only {home} may {what}"
+
+
+def test_one_redactor() -> None:
+    defined = [
+        relative(path)
+        for path in modules(*PACKAGES)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name.lstrip("_").startswith("redact")
+    ]
+    assert set(defined) == {"producer/redact.py"}
+
+
+def test_every_redis_key_is_named_in_the_keys_module() -> None:
+    """Key names (strings starting ``earmark:``) appear in producer/state/keys.py only."""
+    spelled = {
+        relative(path)
+        for path in modules(*PACKAGES)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant | ast.JoinedStr) and _starts_with_key(node)
+    }
+    assert spelled <= {"producer/state/keys.py"}
+
+
+def _starts_with_key(node: ast.Constant | ast.JoinedStr) -> bool:
+    first = node.values[0] if isinstance(node, ast.JoinedStr) and node.values else node
+    value = first.value if isinstance(first, ast.Constant) else None
+    # "earmark:batch:…" is a key; "earmark: finished …" is a log line.
+    return isinstance(value, str) and re.match(r"earmark:[a-z]", value) is not None
