@@ -259,8 +259,12 @@ def publish_raw(
     queue: str = INTERACTIVE_QUEUE,
     serializer: str | None = "json",
     raw_body: bytes | None = None,
+    omit_headers: tuple[str, ...] = (),
+    header_changes: dict[str, Any] | None = None,
+    exchange: str = "",
 ) -> None:
-    """Publish a Celery protocol 2 message built by hand, bypassing the producer's Client."""
+    """Publish a Celery protocol 2 message built by hand, bypassing the producer's Client;
+    `raw_body` is sent as JSON text as it is, headers can be dropped or changed."""
     task_id = str(uuid.uuid4())
     headers = {
         "lang": "py",
@@ -278,6 +282,9 @@ def publish_raw(
         "origin": "tests.corpus",
         "ignore_result": True,
     }
+    headers = {
+        k: v for k, v in {**headers, **(header_changes or {})}.items() if k not in omit_headers
+    }
     body: Any = [[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
     extra: dict[str, str] = {}
     if raw_body is not None:
@@ -286,7 +293,7 @@ def publish_raw(
     with Connection(broker_url, transport_options=TRANSPORT_OPTIONS) as connection:  # type: ignore[no-untyped-call]
         connection.Producer().publish(
             body,
-            exchange="",
+            exchange=exchange,
             routing_key=queue,
             serializer=serializer,
             headers=headers,

@@ -83,12 +83,13 @@ def worker(
     """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...)."""
     if concurrency < 1:
         raise typer.BadParameter("--concurrency must be at least 1")
-    from worker.service.app import create_worker, node_name_for
+    from worker.service.app import create_worker, node_name_for, run_worker
 
     settings = worker_settings(Settings(), concurrency)
     node_name = node_name_for(os.getpid())
     app = create_worker(settings, processes=concurrency, node_name=node_name)
-    app.worker_main(
+    status = run_worker(
+        app,
         [
             "worker",
             f"--concurrency={concurrency}",
@@ -98,8 +99,10 @@ def worker(
             f"--hostname={node_name}",
             "--without-gossip",
             "--without-mingle",
-        ]
+        ],
     )
+    # Non-zero when the worker stopped on an error, so that a supervisor restarts it.
+    raise typer.Exit(status)
 
 
 def worker_settings(settings: Settings, processes: int) -> Settings:

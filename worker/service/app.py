@@ -54,6 +54,26 @@ def create_worker(settings: Settings, *, processes: int = 1, node_name: str) -> 
     return app
 
 
+def run_worker(app: Celery, argv: list[str]) -> int:
+    """Run ``celery worker`` (`argv`) on `app` until it stops; its exit status.
+
+    Celery's own ``worker_main`` drops the status, so a worker that stopped on an unrecoverable
+    error exited 0 and supervisors took it for a clean stop; this is ``Celery.start`` with the
+    status kept.
+    """
+    from celery.bin.celery import celery as command
+    from click.exceptions import Exit
+
+    command.params[0].default = app  # the --app option, as Celery.start sets it
+    try:
+        status = command.main(args=argv, standalone_mode=False)
+    except Exit as e:
+        status = e.exit_code
+    finally:
+        command.params[0].default = None
+    return int(status or 0)
+
+
 def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
     def mask_log_handlers(logger: Any = None, **_: Any) -> None:
         # Third-party debug logs quote pre-signed URLs and signing headers: mask them.

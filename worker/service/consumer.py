@@ -1,5 +1,10 @@
-"""Celery's consumer with two additions: it dead-letters what it refuses, and lets go of the
-messages of a connection it lost.
+"""Celery's consumer with three additions: it refuses broken envelopes before Celery trips on
+them, dead-letters what it refuses, and lets go of the messages of a connection it lost.
+
+- A message whose envelope Celery cannot make a request of (worker/service/envelope.py) is
+  refused before Celery sees it; anything else that still raises while a message is turned into
+  a request is caught there too. Either way it is dead-lettered once, acknowledged, and the
+  worker serves on: no message can end a worker.
 
 - Celery acknowledges or rejects a message it cannot decode (not JSON, pickle, a broken body),
   one in an unknown format and one naming an unknown task; each is logged and gone. Such a
@@ -18,10 +23,13 @@ import base64
 import logging
 from typing import Any
 
+from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer
+from vine import promise
 
 from producer.errors import InvalidMessage, StoreError
 from producer.state.dlq import MAX_MESSAGE_CHARS, DeadLetters
+from worker.service.envelope import refusal
 from worker.service.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,25 @@ class EarmarkConsumer(Consumer):  # type: ignore[misc]
     def bound(cls, heartbeat: Heartbeat, dead_letters: DeadLetters) -> type[EarmarkConsumer]:
         """The consumer class of one worker."""
         return type(cls.__name__, (cls,), {"heartbeat": heartbeat, "dead_letters": dead_letters})
+
+    def create_task_handler(self, promise: Any = promise) -> Any:
+        """Celery's message handler, behind the envelope check and a last-resort catch."""
+        handle = super().create_task_handler(promise)
+        fatal = tuple(self.connection_errors) + tuple(self.channel_errors)
+
+        def on_task_received(message: Any) -> Any:
+            problem = refusal(message.headers, message.content_type, message.body)
+            if problem is not None:
+                return self.on_invalid_task(None, message, InvalidTaskError(problem))
+            try:
+                return handle(message)
+            except fatal:
+                raise  # the connection is gone: Celery reconnects, the message comes back
+            except Exception as e:  # a message must never end the worker
+                log.exception("earmark: a message could not be turned into a request")
+                return self.on_invalid_task(None, message, InvalidTaskError(repr(e)[:300]))
+
+        return on_task_received
 
     def on_close(self) -> None:
         """The connection is gone, and with it every message it delivered to this worker."""
