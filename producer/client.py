@@ -11,8 +11,17 @@ from typing import Any
 from celery import Celery
 
 from producer.broker import Publisher, make_celery
+from producer.errors import BrokerError
 from producer.ids import make_job_id, new_batch_id
-from producer.messages import CHUNK_TASK, CLASSIFY_TASK, DEFAULT_CHUNK_SIZE, Chunk, Job, JobSpec
+from producer.messages import (
+    CHUNK_TASK,
+    CLASSIFY_TASK,
+    DEFAULT_CHUNK_SIZE,
+    Chunk,
+    Job,
+    JobSpec,
+    check_top_k,
+)
 from producer.records import ResultRecord
 from producer.settings import Settings
 from producer.sources import SourceItem
@@ -87,6 +96,7 @@ class Client:
     ) -> Submission:
         """Queue many references as one batch: chunks on the bulk queue, or single jobs."""
         batch_id = batch_id or new_batch_id()
+        check_top_k(top_k)  # before any id is reserved: a refused batch must not stay pending
         size = chunk_size if bulk else PUBLISH_GROUP
         iterator = (SourceItem(i) if isinstance(i, str) else i for i in items)
         total = 0
@@ -148,7 +158,13 @@ class Client:
     ) -> None:
         # Booked before it is published: a message lost on the way is found and sent again.
         self.state.outstanding.add(batch_id, task, bodies)
-        self.publisher.publish(task, bodies, producer)
+        try:
+            self.publisher.publish(task, bodies, producer)
+        except BrokerError as e:
+            raise BrokerError(
+                f"{e}; its {len(bodies)} message(s) are booked, and a worker's sweeper sends"
+                " them once the broker answers"
+            ) from e
 
     def _reserve(self, batch_id: str, group: list[SourceItem]) -> list[JobSpec]:
         # Validated before ids are reserved: a refused group must not count as pending.

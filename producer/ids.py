@@ -25,12 +25,12 @@ def new_batch_id() -> str:
     return uuid.uuid4().hex
 
 
-def check_batch_id(batch_id: str) -> str:
+def check_batch_id(batch_id: object) -> str:
     """`batch_id` itself when it is a valid batch id; :class:`InvalidId` otherwise."""
     return _check_name("batch id", batch_id)
 
 
-def check_chunk_id(chunk_id: str) -> str:
+def check_chunk_id(chunk_id: object) -> str:
     """`chunk_id` itself when it is a valid chunk id (same alphabet as a batch id)."""
     return _check_name("chunk id", chunk_id)
 
@@ -69,8 +69,8 @@ def record_ids(record: ResultRecord) -> tuple[str, int]:
     return batch_id, index
 
 
-def _check_name(kind: str, value: str) -> str:
+def _check_name(kind: str, value: object) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
-        shown = value[:160] if isinstance(value, str) else value
+        shown = value[:160] if isinstance(value, str) else type(value).__name__
         raise InvalidId(f"invalid {kind} {shown!r}: use 1-128 of A-Z a-z 0-9 _ . -")
     return value

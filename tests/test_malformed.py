@@ -14,12 +14,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
-from producer.messages import BULK_QUEUE, CHUNK_TASK
+from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE
 from producer.state.dlq import DeadLetters
+from producer.state.outstanding import chunk_key
 from tests.corpus import publish_raw, tone_wav
 from tests.hostile_system import RECORD_TIMEOUT_S, System, assert_still_serving, start_system
 
@@ -139,3 +141,116 @@ def test_a_malformed_bulk_chunk_still_gets_a_record_per_job(system: System, good
     assert not missing, (
         f"jobs of a malformed chunk got no record: {missing}; worker log:\n" + system.log()[-2000:]
     )
+
+
+def _dead_letters(system: System) -> list[dict[str, Any]]:
+    return list(DeadLetters(redis.Redis.from_url(system.broker_url)).entries())
+
+
+def _settled(system: System, count: int, timeout: float = RECORD_TIMEOUT_S) -> list[dict[str, Any]]:
+    """The dead-letter list once it holds `count` entries, checked again 3 s later: a message
+    dead-lettered again on every pass would keep it growing."""
+    deadline = time.monotonic() + timeout
+    while len(_dead_letters(system)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3.0)
+    return _dead_letters(system)
+
+
+#: Envelopes Celery cannot make a request of: (name, publish_raw keyword arguments).
+BROKEN_ENVELOPES: list[tuple[str, dict[str, Any]]] = [
+    ("body_of_two", {"raw_body": b'[[], {"job": {}}]'}),
+    ("body_of_one", {"raw_body": b"[[]]"}),
+    ("body_a_dict", {"raw_body": b'{"job": {}}'}),
+    ("body_a_string", {"raw_body": b'"earmark"'}),
+    ("args_not_a_list", {"raw_body": b'["x", {}, {}]'}),
+    ("kwargs_not_an_object", {"raw_body": b"[[], [1], {}]"}),
+    ("embed_not_an_object", {"raw_body": b'[[], {}, "chain"]'}),
+    ("no_id_header", {"kwargs": {"job": {}}, "omit_headers": ("id",)}),
+    ("id_not_a_string", {"kwargs": {"job": {}}, "header_changes": {"id": 7}}),
+    ("bad_timelimit", {"kwargs": {"job": {}}, "header_changes": {"timelimit": ["a", "b"]}}),
+]
+
+
+@pytest.mark.parametrize("queue", [INTERACTIVE_QUEUE, BULK_QUEUE])
+def test_broken_envelopes_are_dead_lettered_once_and_never_end_the_worker(
+    system: System, good: Path, queue: str
+) -> None:
+    """Given bodies of the wrong arity or shape and broken headers, on either queue: each is
+    dead-lettered once with the reason, and the worker serves on (before, a body of two elements
+    ended the worker, exit status 0, and the message went back on its queue to end the next)."""
+    task = CLASSIFY_TASK if queue == INTERACTIVE_QUEUE else CHUNK_TASK
+    before = len(_dead_letters(system))
+    for _, options in BROKEN_ENVELOPES:
+        publish_raw(system.broker_url, task=task, queue=queue, **options)
+    entries = _settled(system, before + len(BROKEN_ENVELOPES))
+    assert len(entries) == before + len(BROKEN_ENVELOPES), [e["detail"] for e in entries]
+    details = [entry["detail"] for entry in entries[: len(BROKEN_ENVELOPES)]]
+    assert all(entry["reason"] == "invalid_message" for entry in entries)
+    for expected in ("[args, kwargs, embed]", "args is not a list", "kwargs is not an object"):
+        assert any(expected in detail for detail in details), (expected, details)
+    assert any("'id'" in detail for detail in details), details
+    assert_still_serving(system, good)
+
+
+#: Job ids off the grammar: none names a usable batch, so each is dead-lettered.
+BAD_JOB_IDS = ["abc", "plainjob-1", "B:x:0", "B:007", "rt*gl?b[x]:0", "B:0\n", "B:-1", ":0"]
+
+
+def test_bad_job_ids_never_wedge_the_queue(system: System, good: Path) -> None:
+    """Given interactive jobs whose ids break the grammar, and one whose id names another batch
+    than its batch_id, mixed with good jobs: the good ones get their records at once, the bad
+    ones are dead-lettered once each, the mismatched one gets an invalid_message record (before,
+    such ids wedged the queue: the micro-batch was requeued every 50 ms for ever)."""
+    batch, other = uuid.uuid4().hex, uuid.uuid4().hex
+    before = len(_dead_letters(system))
+    start = len(system.log())
+    for n, job_id in enumerate(BAD_JOB_IDS):
+        batch_id = job_id.rpartition(":")[0] or "B"
+        publish_raw(
+            system.broker_url, {"job": {"job_id": job_id, "batch_id": batch_id, "ref": str(good)}}
+        )
+        publish_raw(
+            system.broker_url,
+            {"job": {"job_id": f"{batch}:{n}", "batch_id": batch, "ref": str(good)}},
+        )
+    mismatched = {"job_id": f"{other}:0", "batch_id": batch, "ref": str(good)}
+    publish_raw(system.broker_url, {"job": mismatched})
+    for n in range(len(BAD_JOB_IDS)):
+        record = system.client.result(f"{batch}:{n}", wait=True, timeout=RECORD_TIMEOUT_S)
+        assert record is not None and record.status == "ok", (n, record)
+    record = system.client.result(f"{other}:0", wait=True, timeout=RECORD_TIMEOUT_S)
+    assert record is not None and record.error is not None
+    assert record.error.code == "invalid_message" and "another batch" in record.error.message
+    entries = _settled(system, before + len(BAD_JOB_IDS))
+    assert len(entries) == before + len(BAD_JOB_IDS), [e["detail"] for e in entries]
+    assert system.log()[start:].count("Traceback") == 0, system.log()[start:][-3000:]
+    assert_still_serving(system, good)
+
+
+def test_a_chunk_with_one_bad_id_records_every_good_job_and_is_unbooked(
+    system: System, good: Path
+) -> None:
+    """Given a booked bulk chunk whose second job has an id of another batch: the good jobs get
+    their records, the bad one its invalid_message record, and the chunk's booking is lifted so
+    the sweeper never sends it again (before, one bad id lost every job's record)."""
+    batch, other = uuid.uuid4().hex, uuid.uuid4().hex
+    jobs = [
+        {"job_id": f"{batch}:0", "ref": str(good)},
+        {"job_id": f"{other}:1", "ref": str(good)},
+        {"job_id": f"{batch}:2", "ref": str(good)},
+    ]
+    chunk = {"batch_id": batch, "chunk_id": "0", "jobs": jobs}
+    outstanding = system.client.state.outstanding
+    outstanding.add(batch, CHUNK_TASK, {chunk_key(batch, "0"): {"chunk": chunk}})
+    publish_raw(system.broker_url, {"chunk": chunk}, task=CHUNK_TASK, queue=BULK_QUEUE)
+    for job_id in (f"{batch}:0", f"{batch}:2"):
+        record = system.client.result(job_id, wait=True, timeout=RECORD_TIMEOUT_S)
+        assert record is not None and record.status == "ok", record
+    record = system.client.result(f"{other}:1", wait=True, timeout=RECORD_TIMEOUT_S)
+    assert record is not None and record.error is not None
+    assert record.error.code == "invalid_message"
+    deadline = time.monotonic() + RECORD_TIMEOUT_S
+    while outstanding.count(batch) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert outstanding.count(batch) == 0

@@ -17,7 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from producer.messages import Chunk, Job, JobSpec
+from producer.messages import (
+    MAX_META_BYTES,
+    MAX_META_DEPTH,
+    Chunk,
+    Job,
+    JobSpec,
+    check_top_k,
+)
+from producer.records import ResultRecord
 
 #: Quick, reproducible runs (as in tests/test_audio.py), writing no example database.
 FAST = settings(
@@ -93,32 +101,52 @@ def _dicts(model: type[BaseModel]) -> st.SearchStrategy[dict[Any, Any]]:
     return st.builds(lambda a, b: {**b, **a}, known, stray)
 
 
-def _valid_spec() -> st.SearchStrategy[JobSpec]:
+#: Batch ids of the grammar (producer/ids.py), short and at the limit.
+batch_ids = st.from_regex(r"[A-Za-z0-9_.-]{1,20}", fullmatch=True).filter(
+    lambda b: b not in (".", "..")
+) | st.just("b" * 128)
+#: Job indices as written: no leading zeros, at most 18 digits.
+indices = st.integers(min_value=0, max_value=10**18 - 1)
+#: Times a message may carry: finite, not before 1970.
+sent_at = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+
+
+def _valid_spec(batch: st.SearchStrategy[str] = batch_ids) -> st.SearchStrategy[JobSpec]:
     return st.builds(
         JobSpec,
-        job_id=st.text(min_size=3, max_size=20) | st.just("j" * 300),
+        job_id=st.builds("{}:{}".format, batch, indices),
         ref=st.text(min_size=1, max_size=30) | st.just("r" * 4096),
         meta=json_meta,
     )
 
 
-valid_jobs = st.builds(
-    Job,
-    job_id=st.text(min_size=3, max_size=20) | st.just("j" * 300),
-    ref=st.text(min_size=1, max_size=30) | st.just("r" * 4096),
-    meta=json_meta,
-    batch_id=st.text(min_size=1, max_size=20) | st.just("b" * 128),
-    top_k=st.none() | st.integers(min_value=0),
-    enqueued_at=finite,
-)
-valid_chunks = st.builds(
-    Chunk,
-    batch_id=st.text(min_size=1, max_size=20) | st.just("b" * 128),
-    chunk_id=st.text(min_size=1, max_size=20) | st.just("c" * 128),
-    jobs=st.lists(_valid_spec(), min_size=1, max_size=8),
-    top_k=st.none() | st.integers(min_value=0),
-    enqueued_at=finite,
-)
+@st.composite
+def _valid_job(draw: st.DrawFn) -> Job:
+    batch = draw(batch_ids)
+    return Job(
+        job_id=f"{batch}:{draw(indices)}",
+        ref=draw(st.text(min_size=1, max_size=30) | st.just("r" * 4096)),
+        meta=draw(json_meta),
+        batch_id=batch,
+        top_k=draw(st.none() | st.integers(min_value=0)),
+        enqueued_at=draw(sent_at),
+    )
+
+
+@st.composite
+def _valid_chunk(draw: st.DrawFn) -> Chunk:
+    batch = draw(batch_ids)
+    return Chunk(
+        batch_id=batch,
+        chunk_id=draw(batch_ids),
+        jobs=draw(st.lists(_valid_spec(st.just(batch)), min_size=1, max_size=8)),
+        top_k=draw(st.none() | st.integers(min_value=0)),
+        enqueued_at=draw(sent_at),
+    )
+
+
+valid_jobs = _valid_job()
+valid_chunks = _valid_chunk()
 
 MODELS: list[type[BaseModel]] = [JobSpec, Job, Chunk]
 VALID: dict[type[BaseModel], st.SearchStrategy[Any]] = {
@@ -215,3 +243,62 @@ def test_expanding_a_chunk_keeps_its_jobs_in_order(chunk: Chunk) -> None:
         )
     # Each expanded job is itself a valid message.
     assert [Job.model_validate(j.model_dump(mode="json")) for j in jobs] == jobs
+
+
+# --- the boundary: ids, top_k, times and meta -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    ["abc", "plainjob-1", "B:x:0", "B:007", "rt*gl?b[x]:0", "B:0\n", "B:-1", ":0", "B:", "B:1e3"],
+)
+def test_job_ids_off_the_grammar_are_refused(job_id: str) -> None:
+    batch = job_id.rpartition(":")[0] or "B"
+    with pytest.raises(ValidationError):
+        Job(job_id=job_id, batch_id=batch, ref="a.wav")
+    with pytest.raises(ValidationError):
+        JobSpec(job_id=job_id, ref="a.wav")
+
+
+def test_a_job_id_must_name_its_own_batch() -> None:
+    with pytest.raises(ValidationError, match="another batch"):
+        Job(job_id="X:0", batch_id="Y", ref="a.wav")
+    spec = {"job_id": "X:0", "ref": "a.wav"}
+    with pytest.raises(ValidationError, match="another batch"):
+        Chunk(batch_id="Y", chunk_id="0", jobs=[spec])
+    assert Job(job_id="Y:12", batch_id="Y", ref="a.wav").job_id == "Y:12"
+
+
+@pytest.mark.parametrize("top_k", [True, False, -1, 1.5, "3"])
+def test_top_k_is_a_json_integer_of_zero_or_more(top_k: object) -> None:
+    with pytest.raises(ValidationError):
+        Job.model_validate({"job_id": "B:0", "batch_id": "B", "ref": "a", "top_k": top_k})
+    with pytest.raises(ValidationError):
+        check_top_k(top_k)
+    assert check_top_k(0) == 0 and check_top_k(None) is None
+
+
+@pytest.mark.parametrize("sent", [-1.0, -1e308, float("inf"), float("nan")])
+def test_enqueued_at_is_a_finite_time_after_1970(sent: float) -> None:
+    with pytest.raises(ValidationError):
+        Job(job_id="B:0", batch_id="B", ref="a", enqueued_at=sent)
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: Any = 1
+    for _ in range(depth - 1):
+        value = [value]
+    return {"x": value}
+
+
+def test_meta_is_capped_in_depth_and_size_so_every_record_reads_back() -> None:
+    """The deepest and largest meta accepted survives a record's JSON round trip."""
+    Job(job_id="B:0", batch_id="B", ref="a", meta=_nested(MAX_META_DEPTH))
+    for meta in (_nested(MAX_META_DEPTH + 1), _nested(300), {"x": "y" * MAX_META_BYTES}):
+        with pytest.raises(ValidationError):
+            Job(job_id="B:0", batch_id="B", ref="a", meta=meta)
+    widest = {"x": "y" * (MAX_META_BYTES - 16)}
+    deepest = _nested(MAX_META_DEPTH)
+    for meta in (widest, deepest):
+        record = ResultRecord(input="a", status="ok", labels=[], meta=meta)
+        assert ResultRecord.model_validate_json(record.to_json()).meta == meta

@@ -6,13 +6,15 @@ that worker's settings; each runs the jobs through its process's runner.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from celery import Celery
 from celery_batches import SimpleRequest
 from pydantic import ValidationError
 
-from producer.errors import RetryableError
+from producer.errors import InvalidId, InvalidMessage, RetryableError
+from producer.ids import check_batch_id, check_chunk_id
 from producer.messages import CHUNK_TASK, CLASSIFY_TASK, Chunk, Job
 from producer.records import ResultRecord
 from worker.service.acked_batches import AckedBatches
@@ -47,8 +49,10 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         # its unfinished jobs then run one at a time, each attempt counted (service/jobs.py).
         time_limit=settings.chunk_time_limit_s,
     )
-    def classify_chunk(chunk: dict[str, Any]) -> None:
+    def classify_chunk(chunk: Any = None, **unexpected: Any) -> None:
         """Classify one bulk chunk (a slice of a manifest, folder or S3 prefix)."""
+        if unexpected:  # a foreign producer's misspelling: refused whole, never half-run
+            chunk = {"unexpected kwargs": sorted(unexpected)}
         try:
             parsed = Chunk.model_validate(chunk)
         except ValidationError:
@@ -57,15 +61,26 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         runtime.runner().run_chunk(parsed)
 
 
-def _run_salvaged(runtime: WorkerRuntime, chunk: Any) -> None:
-    """A chunk that fails validation: every job with a usable id still gets its record."""
-    shared: dict[str, Any] = {}
-    if isinstance(chunk, dict):
-        shared = {key: chunk[key] for key in ("batch_id", "top_k", "enqueued_at") if key in chunk}
-    items = chunk.get("jobs") if isinstance(chunk, dict) else None
-    bodies = items if isinstance(items, list) else []
-    jobs, malformed = parse_jobs(bodies, shared, runtime.runner().state.dead_letters)
+def _run_salvaged(runtime: WorkerRuntime, chunk: object) -> None:
+    """A chunk that fails validation: every job with a usable id still gets its record, and a
+    chunk with no list of jobs at all is dead-lettered."""
+    dead_letters = runtime.runner().state.dead_letters
+    if not isinstance(chunk, dict) or not isinstance(chunk.get("jobs"), list):
+        text = json.dumps(chunk, default=repr)
+        dead_letters.push_message(text, InvalidMessage.code, "chunk: an object with a 'jobs' list")
+        return
+    shared = {key: chunk[key] for key in ("batch_id", "top_k", "enqueued_at") if key in chunk}
+    jobs, malformed = parse_jobs(chunk["jobs"], shared, dead_letters)
     _run(runtime, jobs, malformed)
+    try:
+        batch_id, chunk_id = (
+            check_batch_id(chunk.get("batch_id")),
+            check_chunk_id(chunk.get("chunk_id")),
+        )
+    except InvalidId:
+        return
+    # Every job of it has its record or its dead letter: the sweeper must not send it again.
+    runtime.runner().unbook_chunk(batch_id, chunk_id)
 
 
 def _run(runtime: WorkerRuntime, jobs: list[Job], malformed: list[ResultRecord]) -> None:
