@@ -18,6 +18,7 @@ record's ``error.code`` holds::
     │   ├── UnsupportedFormat         unsupported_format
     │   ├── InferenceFailed           inference_failed (the graph refused this clip, e.g. too short)
     │   ├── ModelError                model_error    (missing file, bad graph, label mismatch)
+    │   ├── UnreadableRecord          unreadable_record (a stored record that does not parse)
     │   ├── InvalidMessage            invalid_message (a task message that breaks the schema)
     │   │   └── InvalidId             invalid_message (a batch, chunk or job id off the grammar)
     │   └── WorkerCrashed             worker_crashed (the job killed its worker too often)
@@ -121,6 +122,12 @@ class ModelError(PermanentError):
     """The model folder or graph is unusable: a missing file, no logits, mismatched labels."""
 
     code = "model_error"
+
+
+class UnreadableRecord(PermanentError):
+    """A record in the results store that does not parse; reported alone, in its place."""
+
+    code = "unreadable_record"
 
 
 class InvalidMessage(PermanentError):

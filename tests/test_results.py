@@ -334,7 +334,36 @@ def test_file_store_failures_are_store_errors(tmp_path: Path) -> None:
     (tmp_path / "not-a-folder").write_text("")
     with pytest.raises(StoreError, match="cannot write"):
         FileStore(tmp_path / "not-a-folder").put(make_record("b", 0))
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "3.json").write_text("{not json")
-    with pytest.raises(StoreError, match="unreadable record"):
-        FileStore(tmp_path).get("b:3")
+
+
+def corrupt(store: ResultsStore, job_id: str) -> None:
+    """Write text that is no record where `store` keeps `job_id`'s record, as a bug or a
+    hand edit would."""
+    batch_id, _, index = job_id.rpartition(":")
+    if isinstance(store, RedisStore):
+        store.client.set(result_key(job_id), '{"job_id": "' + job_id + '", "inp')
+        store.client.sadd(index_key(batch_id), job_id)
+    else:
+        assert isinstance(store, S3Store | FileStore)
+        store._put(f"{batch_id}/{index}.json", b"{not json")
+
+
+def test_an_unreadable_record_is_reported_alone_and_never_hides_its_batch(
+    store: ResultsStore,
+) -> None:
+    """Given a batch of three whose middle record is corrupt, reading the batch gives the two
+    good records and an unreadable_record error in the third's place; reading it alone too."""
+    store.put(make_record("b", 0))
+    store.put_chunk("b", "2", [make_record("b", 2), make_record("b", 3)])
+    corrupt(store, "b:1")
+    records = by_job(store.iter_batch("b"))
+    assert sorted(records) == ["b:0", "b:1", "b:2", "b:3"]
+    assert records["b:0"] == make_record("b", 0)
+    bad = records["b:1"]
+    assert (bad.status, bad.batch_id, bad.error and bad.error.code) == (
+        "error",
+        "b",
+        "unreadable_record",
+    )
+    alone = store.get("b:1")
+    assert alone is not None and (alone.job_id, alone.error) == ("b:1", bad.error)

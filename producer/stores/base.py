@@ -21,9 +21,9 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from producer.errors import StoreError
+from producer.errors import UnreadableRecord
 from producer.ids import check_batch_id, check_chunk_id, record_ids, split_job_id
-from producer.records import ResultRecord
+from producer.records import ErrorInfo, ResultRecord
 
 T = TypeVar("T")
 
@@ -90,7 +90,7 @@ class ObjectStore(ResultsStore):
         key = f"{batch_id}/{index}.json"
         data = self._get(key)
         if data is not None:
-            return parse_record(data, key)
+            return read_record(data, key, job_id)
         return self._find_in_shards(batch_id, index)
 
     def _find_in_shards(self, batch_id: str, index: int) -> ResultRecord | None:
@@ -102,8 +102,8 @@ class ObjectStore(ResultsStore):
         for key in shards:
             for line in (self._get(key) or b"").splitlines():
                 if line.strip():
-                    record = parse_record(line, key)
-                    if record_ids(record)[1] == index:
+                    record = read_record(line, key, batch_id=batch_id)
+                    if record.job_id is not None and record_ids(record)[1] == index:
                         return record
         return None
 
@@ -114,14 +114,15 @@ class ObjectStore(ResultsStore):
         keys = (key for key in self._list(folder) if _JOB_OBJECT.fullmatch(key[len(folder) :]))
         for key, data in self._read_many(keys):
             if data is not None:  # None: deleted since it was listed
-                seen.add(int(key[len(folder) : -len(".json")]))
-                yield parse_record(data, key)
+                index = int(key[len(folder) : -len(".json")])
+                seen.add(index)
+                yield read_record(data, key, f"{batch_id}:{index}")
         shards = (key for key in self._list(folder + "chunks/") if key.endswith(".jsonl"))
         for key, data in self._read_many(shards):
             for line in (data or b"").splitlines():
                 if line.strip():
-                    record = parse_record(line, key)
-                    if seen.add(record_ids(record)[1]):
+                    record = read_record(line, key, batch_id=batch_id)
+                    if record.job_id is None or seen.add(record_ids(record)[1]):
                         yield record
 
     def _read_many(self, keys: Iterator[str]) -> Iterator[tuple[str, bytes | None]]:
@@ -170,12 +171,23 @@ def check_chunk_records(batch_id: str, chunk_id: str, records: Sequence[ResultRe
             raise ValueError(f"record {record.job_id!r} is not of batch {batch_id!r}")
 
 
-def parse_record(data: bytes | str, where: str) -> ResultRecord:
-    """A stored record parsed back; :class:`StoreError` naming `where` when it is corrupt."""
+def read_record(
+    data: bytes | str, where: str, job_id: str | None = None, batch_id: str | None = None
+) -> ResultRecord:
+    """A stored record parsed back; when it does not parse, an ``unreadable_record`` error
+    record in its place (naming `where`), so that one bad record never hides its batch."""
     try:
         return ResultRecord.model_validate_json(data)
-    except ValidationError as e:
-        raise StoreError(f"results store: unreadable record at {where}") from e
+    except ValidationError:
+        error = UnreadableRecord(f"results store: unreadable record at {where}")
+        batch_id = batch_id or (None if job_id is None else job_id.rpartition(":")[0])
+        return ResultRecord(
+            job_id=job_id,
+            batch_id=batch_id,
+            input="",
+            status="error",
+            error=ErrorInfo.from_exception(error),
+        )
 
 
 def pages(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -19,7 +19,7 @@ from producer.ids import check_batch_id, record_ids, split_job_id
 from producer.records import ResultRecord
 from producer.state.keys import DEFAULT_TTL_S, result_index_key, result_key
 from producer.state.redis import as_text, redis_errors
-from producer.stores.base import ResultsStore, SeenIndices, check_chunk_records, pages, parse_record
+from producer.stores.base import ResultsStore, SeenIndices, check_chunk_records, pages, read_record
 
 #: Job ids per SSCAN step and per MGET while streaming a batch.
 _PAGE = 500
@@ -49,7 +49,7 @@ class RedisStore(ResultsStore):
         key = result_key(job_id)
         with redis_errors(f"GET {key}"):
             data = self.client.get(key)
-        return None if data is None else parse_record(as_text(data), key)
+        return None if data is None else read_record(as_text(data), key, job_id)
 
     def iter_batch(self, batch_id: str) -> Iterator[ResultRecord]:
         """SSCAN the batch's index and MGET its records a page at a time."""
@@ -64,7 +64,7 @@ class RedisStore(ResultsStore):
                 values = self.client.mget([result_key(job) for job in job_ids])
                 for job_id, data in zip(job_ids, values, strict=True):
                     if data is not None:  # None: expired while its index entry lived on
-                        yield parse_record(as_text(data), result_key(job_id))
+                        yield read_record(as_text(data), result_key(job_id), job_id)
 
     def _write(self, records: Sequence[ResultRecord]) -> None:
         batched = [(record, record_ids(record)[0]) for record in records]  # checks every id first
