@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -23,10 +24,18 @@ from rich.progress import (
 from rich.text import Text
 
 from producer.client import Client, Submission
-from producer.messages import Job
+from producer.ids import check_batch_id, new_batch_id
+from producer.messages import Job, check_top_k
 from producer.records import ResultRecord
 from producer.redact import redact_ref
-from producer.sources import SourceItem, from_folder, from_manifest, from_refs, from_s3_prefix
+from producer.sources import (
+    SourceItem,
+    check_manifest,
+    from_folder,
+    from_manifest,
+    from_refs,
+    from_s3_prefix,
+)
 from producer.stores.aws import make_s3_client
 
 
@@ -47,11 +56,20 @@ def enqueue(
     ] = False,
 ) -> None:
     """Queue references; print {"batch_id", "jobs"}; with --wait, then every result line."""
+    batch_id = check_batch_id(batch_id) if batch_id is not None else new_batch_id()
+    check_top_k(top_k)
+    # A manifest is checked whole before anything is sent; its length gives the bar an ETA.
+    listed = check_manifest(manifest) if manifest is not None else 0
+    known = len(refs or []) + listed if not (dir or s3_prefix) else None
     items = _sources(refs or [], manifest, dir, s3_prefix)
     client = Client()
-    # A manifest alone has a known length, so the progress bar can show an ETA.
-    known = len(refs or []) + _count_lines(manifest) if not (dir or s3_prefix) else None
-    submission = _submit(client, items, batch_id, top_k, bulk=not interactive, total=known)
+    sent = [0]
+    try:
+        submission = _submit(client, items, batch_id, top_k, not interactive, known, sent)
+    except Exception:
+        # A folder or a prefix is checked as it streams: say what was queued before the stop.
+        _print_json({"batch_id": batch_id, "jobs": sent[0]})
+        raise
     _print_json({"batch_id": submission.batch_id, "jobs": submission.jobs})
     if wait:
         failed = _print_records(client.iter_results(submission.batch_id, wait=True))
@@ -131,13 +149,6 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} refs/s" if speed else "- refs/s")
 
 
-def _count_lines(manifest: Path | None) -> int:
-    if manifest is None:
-        return 0
-    with manifest.open(encoding="utf-8") as lines:
-        return sum(1 for line in lines if line.strip() and not line.startswith("#"))
-
-
 def _submit(
     client: Client,
     items: Iterator[SourceItem],
@@ -145,9 +156,13 @@ def _submit(
     top_k: int | None,
     bulk: bool,
     total: int | None,
+    sent: list[int],
 ) -> Submission:
+    """Queue `items`, counting what is sent in ``sent[0]``, with a bar on a terminal."""
     if not sys.stderr.isatty():
-        return client.submit_many(items, batch_id=batch_id, top_k=top_k, bulk=bulk)
+        return client.submit_many(
+            items, batch_id=batch_id, top_k=top_k, bulk=bulk, on_progress=_adder(sent, None)
+        )
     columns = (
         TextColumn("queued"),
         BarColumn(),
@@ -157,14 +172,19 @@ def _submit(
         TimeRemainingColumn(),
     )
     with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("enqueue", total=total)
+        bar = (progress, progress.add_task("enqueue", total=total))
         return client.submit_many(
-            items,
-            batch_id=batch_id,
-            top_k=top_k,
-            bulk=bulk,
-            on_progress=lambda n: progress.advance(task, n),
+            items, batch_id=batch_id, top_k=top_k, bulk=bulk, on_progress=_adder(sent, bar)
         )
+
+
+def _adder(sent: list[int], bar: tuple[Progress, TaskID] | None) -> Callable[[int], None]:
+    def add(n: int) -> None:
+        sent[0] += n
+        if bar is not None:
+            bar[0].advance(bar[1], n)
+
+    return add
 
 
 def _print_records(records: Iterator[ResultRecord]) -> bool:

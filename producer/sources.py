@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from producer.errors import InvalidReference
+from producer.messages import JobSpec, describe_invalid
 
 #: Extensions a folder walk or prefix listing picks up (lower case).
 AUDIO_EXTENSIONS = frozenset(
@@ -42,6 +45,24 @@ def from_manifest(path: Path) -> Iterator[SourceItem]:
             if not text or text.startswith("#"):
                 continue
             yield _manifest_item(text, path, number)
+
+
+def check_manifest(path: Path) -> int:
+    """How many references a manifest holds, once every line is known good; else
+    :class:`InvalidReference` naming the first bad line (nothing has been queued yet)."""
+    count = 0
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            item = _manifest_item(text, path, number)
+            try:
+                JobSpec(job_id="manifest:0", ref=item.ref, meta=item.meta)
+            except ValidationError as e:
+                raise InvalidReference(f"{path}:{number}: {describe_invalid(e)}") from e
+            count += 1
+    return count
 
 
 def _manifest_item(text: str, path: Path, number: int) -> SourceItem:

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import redis
+
 from tests.models import GOLDEN_AUDIO, model_dir
 
 MODEL = ["--model", str(model_dir("wav2vec2")), "--dtype", "fp32"]
@@ -91,3 +94,52 @@ def test_producer_refusals_exit_2_with_one_line(redis_url: str) -> None:
 def test_debug_shows_the_traceback() -> None:
     done = _earmark("--debug", "status", "bad id!")
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_a_bad_manifest_line_queues_nothing_and_names_the_line(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Given a manifest whose line 290 is a 5,000-character path (after 256 good ones, a whole
+    chunk): nothing is reserved or queued, and stderr names the line (before, 256 jobs were
+    queued and run, the 43 after were never sent, and no batch id was printed)."""
+    lines = [f"clip{n}.wav" for n in range(300)]
+    lines[289] = "/" + "x" * 5000
+    manifest = tmp_path / "nightly.txt"
+    manifest.write_text("\n".join(lines) + "\n")
+    env = {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
+    done = _earmark("enqueue", "--manifest", str(manifest), "--batch-id", "nightly", **env)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert f"{manifest}:290" in line
+    queued = redis.Redis.from_url(redis_url)
+    assert queued.llen("earmark.bulk") == 0 and not queued.exists("earmark:batch:nightly")
+
+
+@pytest.mark.parametrize(
+    ("args", "manifest_line"),
+    [
+        (("--top-k", "-1"), "a.wav"),
+        ((), json.dumps({"ref": "a.wav", "meta": json.loads("[" * 300 + "]" * 300)})),
+        ((), json.dumps({"ref": "a.wav", "meta": {"blob": "x" * 10_000_000}})),
+    ],
+    ids=["negative_top_k", "meta_300_deep", "meta_10MB"],
+)
+def test_refused_before_anything_is_reserved(
+    redis_url: str, tmp_path: Path, args: tuple[str, ...], manifest_line: str
+) -> None:
+    """Refusals of the whole batch leave no pending batch behind (before, the batch was
+    reserved first, then the enqueue failed: status stayed pending for ever)."""
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(manifest_line + "\n")
+    env = {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
+    done = _earmark("enqueue", "--manifest", str(manifest), "--batch-id", "b1", *args, **env)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    status = _earmark("status", "b1", **env)
+    assert json.loads(status.stdout) == {
+        "batch_id": "b1",
+        "total": 0,
+        "done": 0,
+        "failed": 0,
+        "pending": 0,
+    }
