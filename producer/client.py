@@ -12,7 +12,7 @@ from celery import Celery
 
 from producer.broker import Publisher, make_celery
 from producer.errors import BrokerError
-from producer.ids import make_job_id, new_batch_id
+from producer.ids import check_batch_id, make_job_id, new_batch_id
 from producer.messages import (
     CHUNK_TASK,
     CLASSIFY_TASK,
@@ -29,9 +29,8 @@ from producer.state.ledger import BatchStatus
 from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState, open_state
 from producer.stores import ResultsStore, open_store
+from producer.watch import POLL_S, OnStall, Watch
 
-#: Seconds between polls of the results store while waiting.
-POLL_S = 0.2
 #: Interactive jobs published per broker round of id reservation.
 PUBLISH_GROUP = 500
 
@@ -134,20 +133,30 @@ class Client:
             time.sleep(POLL_S)
 
     def iter_results(
-        self, batch_id: str, *, wait: bool = False, timeout: float | None = None
+        self,
+        batch_id: str,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        on_stall: OnStall | None = None,
     ) -> Iterator[ResultRecord]:
-        """A batch's records; with ``wait``, each as it arrives until none is pending."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        seen: set[str] = set()
-        while True:
-            finished = self.status(batch_id).pending == 0
-            for record in self.store.iter_batch(batch_id):
-                if record.job_id not in seen:
-                    seen.add(record.job_id or "")
-                    yield record
-            if not wait or finished or _past(deadline):
-                return
-            time.sleep(POLL_S)
+        """A batch's records; with ``wait``, each as it arrives until none is pending, and
+        :class:`WaitTimedOut` once `timeout` seconds pass first."""
+        if not wait:
+            return self.store.iter_batch(batch_id)
+        return self.watch(batch_id, timeout=timeout, on_stall=on_stall).records()
+
+    def watch(
+        self, batch_id: str, *, timeout: float | None = None, on_stall: OnStall | None = None
+    ) -> Watch:
+        """A wait on one batch (its records or its counters; see producer/watch.py)."""
+        check_batch_id(batch_id)
+        return Watch(
+            status=lambda: self.status(batch_id),
+            read=lambda: self.store.iter_batch(batch_id),
+            timeout_s=timeout,
+            on_stall=on_stall,
+        )
 
     def _publish(
         self,

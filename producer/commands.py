@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from producer.client import Client, Submission
+from producer.errors import WaitTimedOut
 from producer.ids import check_batch_id, new_batch_id
 from producer.messages import Job, check_top_k
 from producer.records import ResultRecord
@@ -36,6 +37,7 @@ from producer.sources import (
     from_refs,
     from_s3_prefix,
 )
+from producer.state.ledger import BatchStatus
 from producer.stores.aws import make_s3_client
 
 
@@ -51,6 +53,7 @@ def enqueue(
     top_k: Annotated[int | None, typer.Option("--top-k", help="labels per result")] = None,
     batch_id: Annotated[str | None, typer.Option(help="add to this batch")] = None,
     wait: Annotated[bool, typer.Option(help="then print each result as it arrives")] = False,
+    timeout: Annotated[float | None, typer.Option(help="stop waiting after S seconds")] = None,
     interactive: Annotated[
         bool, typer.Option(help="one message per reference on the interactive queue")
     ] = False,
@@ -72,8 +75,10 @@ def enqueue(
         raise
     _print_json({"batch_id": submission.batch_id, "jobs": submission.jobs})
     if wait:
-        failed = _print_records(client.iter_results(submission.batch_id, wait=True))
-        raise typer.Exit(1 if failed else 0)
+        waiting = client.iter_results(
+            submission.batch_id, wait=True, timeout=timeout, on_stall=_say_stalled
+        )
+        raise typer.Exit(1 if _print_records(waiting) else 0)
 
 
 def results(
@@ -85,17 +90,39 @@ def results(
     client = Client()
     if ":" in id:
         record = client.result(id, wait=wait, timeout=timeout)
+        if record is None and wait:
+            raise WaitTimedOut(f"no result for {id} after {timeout:g} s")
         if record is None:
-            typer.echo(f"earmark results: no result for {id} yet", err=True)
+            typer.echo(f"earmark: no result for {id} yet", err=True)
             raise typer.Exit(1)
-        _print_records(iter([record]))
+        raise typer.Exit(1 if _print_records(iter([record])) else 0)
+    records = client.iter_results(id, wait=wait, timeout=timeout, on_stall=_say_stalled)
+    raise typer.Exit(1 if _print_records(records) else 0)
+
+
+def status(
+    batch_id: Annotated[str, typer.Argument(help="the batch to count")],
+    watch: Annotated[bool, typer.Option(help="print the counters as they change")] = False,
+    timeout: Annotated[float | None, typer.Option(help="stop watching after S seconds")] = None,
+) -> None:
+    """Print {"batch_id", "total", "done", "failed", "pending"}; with --watch, every change."""
+    client = Client()
+    if not watch:
+        _print_json(client.status(batch_id).model_dump())
         return
-    _print_records(client.iter_results(id, wait=wait, timeout=timeout))
+    last = None
+    for current in client.watch(batch_id, timeout=timeout, on_stall=_say_stalled).statuses():
+        if current != last:
+            _print_json(current.model_dump())
+            last = current
 
 
-def status(batch_id: Annotated[str, typer.Argument(help="the batch to count")]) -> None:
-    """Print {"batch_id", "total", "done", "failed", "pending"}."""
-    _print_json(Client().status(batch_id).model_dump())
+def _say_stalled(current: BatchStatus, quiet_s: float) -> None:
+    typer.echo(
+        f"earmark: no job of batch {current.batch_id} has finished for {quiet_s:.0f} s"
+        f" ({current.pending} pending): is a worker consuming its queue?",
+        err=True,
+    )
 
 
 dlq = typer.Typer(help="Jobs that crashed their worker too often.", no_args_is_help=True)

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from producer.client import Client
+from producer.errors import WaitTimedOut
+from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, model_dir
 
 MODEL = ["--model", str(model_dir("wav2vec2")), "--dtype", "fp32"]
@@ -143,3 +146,38 @@ def test_refused_before_anything_is_reserved(
         "failed": 0,
         "pending": 0,
     }
+
+
+def test_waits_without_a_worker_time_out_with_exit_4(redis_url: str) -> None:
+    """Given no worker, each waiting command stops at its --timeout with exit 4 and one line
+    (before, `enqueue --wait` hung for ever and `results --wait --timeout` exited 0)."""
+    env = {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
+    queued = _earmark("enqueue", "a.wav", "--batch-id", "nobody", "--wait", "--timeout", "2", **env)
+    assert queued.returncode == 4, queued.stderr
+    assert json.loads(queued.stdout) == {"batch_id": "nobody", "jobs": 1}
+    assert "1 of 1 jobs still pending after 2 s" in queued.stderr
+    for args in (
+        ("results", "nobody", "--wait", "--timeout", "1"),
+        ("results", "nobody:0", "--wait", "--timeout", "1"),
+        ("status", "nobody", "--watch", "--timeout", "1"),
+    ):
+        done = _earmark(*args, **env)
+        assert done.returncode == 4, (args, done.stderr)
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("earmark: ") and "nobody" in line
+    watched = _earmark("status", "nobody", "--watch", "--timeout", "1", **env)
+    assert json.loads(watched.stdout.splitlines()[0])["pending"] == 1
+
+
+def test_a_wait_that_sees_nothing_finish_says_so(redis_url: str, redis_client: object) -> None:
+    """While jobs are pending and none finishes, the watcher says so every quiet stretch."""
+    client = Client(Settings(broker_url=redis_url, results_url=redis_url))
+    batch = client.submit_many(["a.wav", "b.wav"], bulk=False).batch_id
+    told: list[tuple[int, float]] = []
+    watch = client.watch(
+        batch, timeout=1.6, on_stall=lambda s, quiet: told.append((s.pending, quiet))
+    )
+    watch.stall_s = 0.5
+    with pytest.raises(WaitTimedOut, match="2 of 2 jobs still pending"):
+        list(watch.records())
+    assert len(told) >= 2 and all(pending == 2 and quiet >= 0.5 for pending, quiet in told)
