@@ -1,11 +1,14 @@
-"""The producer side imports and enqueues where the worker's runtime cannot be imported."""
+"""The producer side imports and enqueues where the worker's runtime cannot be imported, and
+installs alone into a fresh virtualenv."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import redis
 
@@ -40,3 +43,41 @@ def test_producer_enqueues_without_worker_dependencies(redis_url: str) -> None:
     assert jobs == "3" and job_id.endswith(":0")
     queued = redis.Redis.from_url(redis_url).llen("earmark.interactive")
     assert queued == 4
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_pip_install_earmark_alone_enqueues_from_a_fresh_venv(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Given `pip install earmark` (no worker extra) into a clean virtualenv, `earmark enqueue`
+    queues a job there (before, kombu's Redis transport wanted `packaging`, which nothing
+    declared, so the producer-only install failed on the first enqueue)."""
+    venv = tmp_path / "producer-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    listed = subprocess.run(
+        [str(venv / "bin" / "pip"), "list", "--format=json"], capture_output=True, text=True
+    )
+    installed = {entry["name"].lower() for entry in json.loads(listed.stdout)}
+    assert not installed & {"onnxruntime", "librosa", "soundfile", "soxr", "av", "numpy"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EARMARK_", "VIRTUAL_ENV"))}
+    env |= {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
+    done = subprocess.run(
+        [str(venv / "bin" / "earmark"), "enqueue", "a.wav", "b.wav", "--interactive"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,  # not the checkout: only the installed package can be imported
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["jobs"] == 2
+    assert redis_client.llen("earmark.interactive") == 2
