@@ -39,6 +39,7 @@ from producer.sources import (
 )
 from producer.state.ledger import BatchStatus
 from producer.stores.aws import make_s3_client
+from producer.watch import describe
 
 
 def enqueue(
@@ -120,7 +121,7 @@ def status(
 def _say_stalled(current: BatchStatus, quiet_s: float) -> None:
     typer.echo(
         f"earmark: no job of batch {current.batch_id} has finished for {quiet_s:.0f} s"
-        f" ({current.pending} pending): is a worker consuming its queue?",
+        f" ({describe(current)}): is a worker consuming its queue?",
         err=True,
     )
 

@@ -16,6 +16,17 @@ POLL_S = 0.2
 #: Seconds without a finished job, jobs pending, before the watcher says so.
 STALL_S = 30.0
 
+
+def describe(status: BatchStatus) -> str:
+    """What a wait is waiting for, in words."""
+    if status.pending is None:
+        return (
+            f"{status.done} jobs finished, how many are pending is unknown"
+            " (no reservation: see the README's producer protocol)"
+        )
+    return f"{status.pending} of {status.total} jobs still pending"
+
+
 #: Told that nothing finished for so many seconds, with the batch's counters.
 OnStall = Callable[[BatchStatus, float], None]
 
@@ -63,7 +74,6 @@ class Watch:
     def _sleep_or_time_out(self, current: BatchStatus) -> None:
         if self.timeout_s is not None and time.monotonic() - self._started >= self.timeout_s:
             raise WaitTimedOut(
-                f"batch {current.batch_id}: {current.pending} of {current.total} jobs still"
-                f" pending after {self.timeout_s:g} s"
+                f"batch {current.batch_id}: {describe(current)} after {self.timeout_s:g} s"
             )
         time.sleep(self.poll_s)

@@ -144,7 +144,7 @@ def test_refused_before_anything_is_reserved(
         "total": 0,
         "done": 0,
         "failed": 0,
-        "pending": 0,
+        "pending": None,  # nothing was ever reserved
     }
 
 

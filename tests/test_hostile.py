@@ -293,4 +293,4 @@ def test_the_producer_refuses_an_empty_reference(hostile: Hostile) -> None:
         client.submit_many([str(hostile.good), ""], bulk=False, batch_id=batch_id)
     # A refused submission must not leave jobs counted that will never get a record.
     status = client.status(batch_id)
-    assert status.pending == 0, f"a refused submission left jobs pending for ever: {status}"
+    assert status.total == 0, f"a refused submission left jobs pending for ever: {status}"

@@ -142,15 +142,25 @@ def test_finish_refuses_records_without_usable_ids(ledger: Ledger) -> None:
     assert ledger.finish([]) == 0
 
 
-def test_status_of_an_unknown_batch_is_all_zeros(ledger: Ledger) -> None:
+def test_status_of_an_unknown_batch_is_zeros_with_pending_unknown(ledger: Ledger) -> None:
+    """A batch nobody reserved (a typo, expired, or a producer that skipped the reservation)
+    is never reported complete: earmark cannot know what is still queued."""
     assert ledger.status("never") == BatchStatus(
-        batch_id="never", total=0, done=0, failed=0, pending=0
+        batch_id="never", total=0, done=0, failed=0, pending=None
     )
 
 
-def test_pending_never_goes_negative(ledger: Ledger) -> None:
+def test_jobs_finished_without_a_reservation_leave_pending_unknown(ledger: Ledger) -> None:
+    """Before, a foreign producer's batch read {"total": 0, "done": 1, "pending": 0}: a false
+    completion while its other jobs were still queued."""
     ledger.finish([finished("unreserved", 0)])
-    assert ledger.status("unreserved").pending == 0
+    assert ledger.status("unreserved").pending is None
+    ledger.reserve("partly", 1)
+    ledger.finish([finished("partly", 0), finished("partly", 1)])
+    assert ledger.status("partly").pending is None
+    ledger.reserve("whole", 2)
+    ledger.finish([finished("whole", 0)])
+    assert ledger.status("whole").pending == 1
 
 
 def test_is_finished(ledger: Ledger) -> None:

@@ -48,7 +48,12 @@ return new
 
 
 class BatchStatus(BaseModel):
-    """A batch's counters: jobs reserved, finished (ok or not), failed, and still pending."""
+    """A batch's counters: jobs reserved, finished (ok or not), failed, and still pending.
+
+    ``pending`` is None when earmark cannot know it: no job of the batch was ever reserved (a
+    producer that skipped the reservation, a batch that expired, a typo), or more jobs finished
+    than were reserved. Never a false 0: a poller waits on, or gives up by its own timeout.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -56,7 +61,7 @@ class BatchStatus(BaseModel):
     total: int
     done: int
     failed: int
-    pending: int
+    pending: int | None
 
 
 class Ledger:
@@ -109,9 +114,11 @@ class Ledger:
         with redis_errors(f"reading the status of batch {batch_id}"):
             values = self.client.hmget(key, ["total", "done", "failed"])
         total, done, failed = (int(value or 0) for value in values)
-        # Jobs finished without a reservation (or after it expired) must not read as negative.
+        reserved = values[0] is not None
+        # Jobs finished without a reservation (or after it expired): their batch's size is unknown.
+        pending = total - done if reserved and done <= total else None
         return BatchStatus(
-            batch_id=batch_id, total=total, done=done, failed=failed, pending=max(total - done, 0)
+            batch_id=batch_id, total=total, done=done, failed=failed, pending=pending
         )
 
     def is_finished(self, job_id: str) -> bool:
