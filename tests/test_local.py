@@ -118,6 +118,11 @@ def test_a_vanished_working_directory_is_not_found(
     assert error_of(local(tmp_path), "a.wav").code == "not_found"
 
 
+def test_a_nul_in_a_hand_built_path_is_invalid_ref(tmp_path: Path) -> None:
+    """realpath raises ValueError on a NUL; a LocalRef that skipped parse_ref fails typed."""
+    assert error_of(local(tmp_path), f"{tmp_path}/a\x00b.wav").code == "invalid_ref"
+
+
 def test_symlinks_that_stay_inside_the_roots_still_work(tmp_path: Path) -> None:
     """The walk follows the resolved path: links inside a root, and a root named by a link."""
     (tmp_path / "root" / "sub").mkdir(parents=True)

@@ -46,6 +46,8 @@ def read_local(path: str, roots: Sequence[str], max_bytes: int) -> bytes:
 
 def _open_within(path: str, roots: Sequence[str]) -> int:
     """A descriptor for `path`, opened from its root down without following any symlink."""
+    if "\x00" in path:  # parse_ref refuses these; a LocalRef built by hand may not have been
+        raise InvalidReference("path contains a NUL character")
     try:
         real = os.path.realpath(path)  # symlinks and ".." resolved before the check, not after
     except OSError as e:  # the working directory is gone, a link changed while being read
