@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.models import GOLDEN_AUDIO, model_dir
 
 MODEL = ["--model", str(model_dir("wav2vec2")), "--dtype", "fp32"]
@@ -38,6 +40,20 @@ def test_exits_1_after_printing_every_line_when_one_fails() -> None:
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["status"] for r in records] == ["error", "ok", "error"]
     assert [r.get("error", {}).get("code") for r in records] == ["not_found", None, "forbidden"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["http://[::1/x.wav", "http://[zz]/x.wav", "file://[x/a.wav", "file:///a%00b.wav"]
+)
+def test_a_malformed_reference_gets_its_line_and_the_others_theirs(bad: str) -> None:
+    """Given GOOD BAD GOOD, three lines in order, the bad one invalid_ref, exit 1: no traceback."""
+    clip = str(sorted(GOLDEN_AUDIO.glob("*.wav"))[0])
+    done = _classify(clip, bad, clip, *MODEL)
+    assert done.returncode == 1, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["input"] for r in records] == [clip, bad, clip]
+    assert [r.get("error", {}).get("code") for r in records] == [None, "invalid_ref", None]
+    assert "Traceback" not in done.stderr
 
 
 def test_usage_errors_exit_2() -> None:
