@@ -17,10 +17,22 @@ from urllib.parse import unquote_plus
 #: What a secret is replaced with.
 MASK = "***"
 
-#: A URL inside any text: a scheme, ``//``, an authority, then path, query and fragment up to
-#: white space or a quote (the end of a URL quoted in a message or a repr).
+#: A user info that is only a token (``https://TOKEN@host/``), to the last "@" in the authority.
+_TOKEN = r"(?P<token>[^:/?#\[\]\s'\"<>]+@)?"
+#: ``user:password@``. Unless what follows the ":" is a port (digits, or a mask already there,
+#: then the authority's end), the password runs to the last "@" before white space, a double
+#: quote or an angle bracket, or to that end when no "@" comes first. A password may hold any
+#: reserved character (``:/?#[]@!$&'()*+,;=``, ``%``): one ends the authority early for every
+#: URL parser, and any "@" may be the password's own, so the last one is taken.
+_PASSWORD = (
+    rf"(?:(?P<user>[^:/?#\[\]@\s'\"<>]*):(?!(?:\d*|{re.escape(MASK)})(?:[/?#\s'\"<>]|$))"
+    r"(?P<password>[^\s\"<>]*@|[^\s\"<>]*))?"
+)
+#: A URL inside any text: a scheme, ``//``, user info, an authority, then path, query and
+#: fragment up to white space or a quote (the end of a URL quoted in a message or a repr).
 _URL = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#\s'\"<>]*)(?P<rest>[^\s'\"<>]*)"
+    rf"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://){_TOKEN}{_PASSWORD}"
+    r"(?P<authority>[^/?#\s'\"<>]*)(?P<rest>[^\s'\"<>]*)"
 )
 #: Names whose value is a credential wherever they appear: S3 (SigV2, SigV4), GCS and Azure SAS
 #: signing parameters, HTTP authorization, the usual password spellings. Compared lower-cased.
@@ -35,7 +47,7 @@ _SECRET_ENDINGS = ("signature", "credentials", "credential", "token", "secret", 
 #: A secret-named ``name=value`` or ``name: value`` outside a URL: a request line's query, a
 #: header, a repr. Only secret names match, so that a field's value is scanned for more.
 _FIELD = re.compile(
-    rf"(?<![\w.-])(?P<name>[\w.-]*(?:{'|'.join(_SECRET_ENDINGS)})"
+    rf"(?<![\w./-])(?P<name>[\w.-]*(?:{'|'.join(_SECRET_ENDINGS)})"
     rf"|{'|'.join(sorted(_SECRET_NAMES | _QUERY_SECRET_NAMES, key=len, reverse=True))})"
     r"(?P<sep>['\"]?\s*[:=]\s*(?:b?['\"])?)"
     r"(?P<value>(?:(?:basic|bearer|digest)\s+)?[^\s'\"&,;}#]+)",
@@ -84,30 +96,17 @@ class RedactingFilter(logging.Filter):
 
 
 def _redact_url(match: re.Match[str]) -> str:
-    authority, rest = match["authority"], match["rest"]
-    end = _userinfo_end(authority, re.split(r"[?#]", authority + rest, maxsplit=1)[0])
-    url = authority + rest
-    if end:
-        # user:password keeps the user; a user alone is often a token (https://TOKEN@host/).
-        user, colon, _ = url[: end - 1].partition(":")
-        url = f"{user}:{MASK}@{url[end:]}" if colon else f"{MASK}@{url[end:]}"
+    # user:password keeps the user; a user alone is often a token (https://TOKEN@host/).
+    token = f"{MASK}@" if match["token"] else ""
+    password = match["password"]
+    if password is not None:
+        token += f"{match['user']}:{MASK}{'@' if password.endswith('@') else ''}"
+    url = match["authority"] + match["rest"]
     path, question, after = url.partition("?")
     if question:
         query, hash_, fragment = after.partition("#")
         url = f"{path}?{_redact_query(query)}{hash_}{fragment}"
-    return f"{match['head']}{url}"
-
-
-def _userinfo_end(authority: str, before_query: str) -> int:
-    """Where the user info ends (just past its ``@``) in `before_query`, or 0 when there is none."""
-    if "@" in authority:
-        return authority.rindex("@") + 1  # the last "@", as urlsplit splits it
-    port = authority.rpartition(":")[2]
-    if ":" in authority and not authority.startswith("[") and not port.isdigit():
-        # user:pass/word@host: a raw "/" in a password ends the authority early, so that parsers
-        # see a bad port and refuse the URL; what stands before the "@" is still a password.
-        return before_query.rindex("@") + 1 if "@" in before_query else 0
-    return 0
+    return f"{match['head']}{token}{url}"
 
 
 def _redact_query(query: str) -> str:

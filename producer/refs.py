@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from producer.errors import InvalidReference
 
@@ -69,13 +69,38 @@ def parse_ref(text: str) -> AudioRef:
     raise InvalidReference(f"unsupported scheme {scheme!r}: use a path, s3:// or http(s)://")
 
 
+def split_url(text: str) -> SplitResult:
+    """`text` split as `urlsplit` splits it, host and port checked; else :class:`InvalidReference`.
+
+    `urlsplit` and its ``hostname`` and ``port`` raise ``ValueError`` on an unclosed or bad
+    bracket (``http://[::1/``, ``http://[zz]/``), a netloc that NFKC-normalizes to a delimiter,
+    or a bad port; each is a bad reference, never a crash. The messages are ours: `urlsplit`'s
+    quote the text, which may hold a password.
+    """
+    try:
+        parts = urlsplit(text)
+    except ValueError as e:
+        raise InvalidReference("malformed URL") from e
+    try:
+        parts.hostname  # noqa: B018 - raises ValueError on a bracketed host that is no address
+    except ValueError as e:
+        raise InvalidReference("URL with a malformed [host]") from e
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as e:
+        raise InvalidReference("URL with a malformed port") from e
+    return parts
+
+
 def _parse_file_url(text: str) -> LocalRef:
-    parts = urlsplit(text)
+    parts = split_url(text)
     if parts.netloc not in ("", "localhost"):
         raise InvalidReference("file:// references must name a local path, not a host")
     path = unquote(parts.path)
     if not path:
         raise InvalidReference("file:// reference without a path")
+    if "\x00" in path:  # %00: the NUL check on the text ran before decoding
+        raise InvalidReference("file:// reference whose path decodes to a NUL character")
     return LocalRef(path)
 
 
@@ -90,11 +115,6 @@ def _parse_s3(text: str) -> S3Ref:
 
 
 def _parse_url(text: str) -> UrlRef:
-    parts = urlsplit(text)
-    if not parts.hostname:
+    if not split_url(text).hostname:
         raise InvalidReference("URL without a host")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as e:
-        raise InvalidReference("URL with a malformed port") from e
     return UrlRef(text)

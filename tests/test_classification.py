@@ -7,12 +7,13 @@ import io
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from producer.errors import NotFound
+from producer.errors import EarmarkError, NotFound
 from producer.retry import RetryPolicy
 from producer.settings import Settings
 from tests.models import FAMILIES, GOLDEN_AUDIO, golden, model_dir
@@ -131,6 +132,38 @@ def test_a_failed_input_does_not_fail_the_others() -> None:
     assert results[0] == results[3]
     assert results[1]["error"]["code"] == "not_found"
     assert results[2]["error"]["code"] in ("unsupported_format", "decode_failed")
+
+
+#: References that urlsplit, a decoded %00 or a redirect's Location once turned into a ValueError
+#: that failed the whole batch (and killed `earmark classify`).
+MALFORMED = ["http://[::1/x.wav", "http://[zz]/x.wav", "file://[x/a.wav", "file:///a%00b.wav"]
+
+
+def test_a_malformed_reference_fails_alone(http_server: Any) -> None:
+    """Given good, bad, good, …, each bad reference gets invalid_ref and the good ones labels."""
+    classify = _pipeline("wav2vec2", url_allow_private=True)
+    good = str(_clips()[0])
+    redirect = http_server.url("/redirect?to=" + quote("http://[::1", safe=""))
+    inputs = [good, *(x for bad in [*MALFORMED, redirect] for x in (bad, good))]
+    records = list(classify.iter_records(inputs))
+    assert [r.input for r in records] == inputs
+    assert [r.status for r in records] == ["ok", "error"] * 5 + ["ok"]
+    assert {r.error.code for r in records if r.error is not None} == {"invalid_ref"}
+
+
+def test_an_unexpected_error_fails_its_input_alone(caplog: pytest.LogCaptureFixture) -> None:
+    """Given an input whose loading raises no earmark error (a closed file: ValueError), that
+    input alone gets code "internal", chained to the cause, with the traceback in the log."""
+    classify = _pipeline("wav2vec2")
+    good, closed = str(_clips()[0]), io.BytesIO(_clips()[0].read_bytes())
+    closed.close()
+    records = list(classify.iter_records([good, closed, good]))
+    assert [r.status for r in records] == ["ok", "error", "ok"]
+    assert records[1].error is not None and records[1].error.code == "internal"
+    assert "Traceback" in caplog.text and "ValueError: I/O operation on closed file" in caplog.text
+    with pytest.raises(EarmarkError) as raised:
+        classify(closed)
+    assert raised.value.code == "internal" and isinstance(raised.value.__cause__, ValueError)
 
 
 def test_a_single_failed_input_raises_its_typed_error() -> None:

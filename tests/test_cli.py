@@ -46,6 +46,34 @@ def test_exits_1_after_printing_every_line_when_one_fails() -> None:
     assert [r.get("error", {}).get("code") for r in records] == ["not_found", None, "forbidden"]
 
 
+@pytest.mark.parametrize(
+    "bad", ["http://[::1/x.wav", "http://[zz]/x.wav", "file://[x/a.wav", "file:///a%00b.wav"]
+)
+def test_a_malformed_reference_gets_its_line_and_the_others_theirs(bad: str) -> None:
+    """Given GOOD BAD GOOD, three lines in order, the bad one invalid_ref, exit 1: no traceback."""
+    clip = str(sorted(GOLDEN_AUDIO.glob("*.wav"))[0])
+    done = _classify(clip, bad, clip, *MODEL)
+    assert done.returncode == 1, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["input"] for r in records] == [clip, bad, clip]
+    assert [r.get("error", {}).get("code") for r in records] == [None, "invalid_ref", None]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_url_password_with_reserved_characters_is_shown_nowhere() -> None:
+    """Given URL passwords holding each reserved character (and all of them), `earmark classify`
+    prints a line per reference and no part of any password on stdout or stderr."""
+    passwords = [f"HUN{c}TER3" for c in ":/?#[]@!$&'()*+,;=%"] + ["HUN:/?#[]@!$&'()*+,;=%TER3"]
+    refs = [f"http://alice:{pw}@127.0.0.1:9/a.wav" for pw in passwords]
+    done = _classify(*refs, *MODEL)
+    assert done.returncode == 1, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == len(refs) and all(r["status"] == "error" for r in records)
+    assert {r["error"]["code"] for r in records} <= {"invalid_ref", "forbidden"}
+    output = done.stdout + done.stderr
+    assert "HUN" not in output and "TER3" not in output
+
+
 def test_usage_errors_exit_2() -> None:
     assert _classify().returncode == 2  # no reference
     assert _classify("a.wav", "--top-k", "many").returncode == 2

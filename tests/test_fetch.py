@@ -14,7 +14,7 @@ import pytest
 import urllib3
 
 from producer.errors import EarmarkError
-from producer.refs import LocalRef, S3Ref, parse_ref
+from producer.refs import LocalRef, S3Ref, UrlRef, parse_ref
 from tests.servers import HttpServer
 from worker.fetch import Fetcher, FetchLimits
 from worker.fetch.http import address_refusal
@@ -135,6 +135,24 @@ def test_redirects_are_followed_and_every_hop_checked(served: HttpServer) -> Non
     assert code_of(web(allow_private_urls=True), served.url("/loop/0")) == "invalid_ref"
     chain = web(allow_private_urls=True, max_redirects=0)
     assert code_of(chain, via("/files/a.wav")) == "invalid_ref"
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://[::1", "http://[zz]/a.wav", "//[::1/a.wav", "http://h:bad/", "http://[::1]:99999/"],
+)
+def test_a_redirect_to_a_malformed_url_is_invalid_ref(served: HttpServer, location: str) -> None:
+    """urljoin and urlsplit raise ValueError on these; the reference fails alone, typed."""
+    url = served.url("/redirect?to=" + quote(location, safe=""))
+    assert code_of(web(allow_private_urls=True), url) == "invalid_ref"
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x.wav", "http://[zz]/x.wav", "http://h:bad/"])
+def test_a_malformed_url_ref_built_by_hand_is_invalid_ref(url: str) -> None:
+    """A `UrlRef` that never went through `parse_ref` is split and checked at the fetcher."""
+    with pytest.raises(EarmarkError) as raised:
+        web(allow_private_urls=True).fetch(UrlRef(url))
+    assert raised.value.code == "invalid_ref"
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import logging
 import string
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from producer.records import ErrorInfo, ResultRecord
@@ -16,6 +16,14 @@ from producer.redact import MASK, RedactingFilter, is_secret_param, redact, reda
 secrets = st.text(string.ascii_letters + string.digits, min_size=12, max_size=40).map(
     lambda s: "S3cr" + s
 )
+#: RFC 3986's reserved characters, and "%": each may stand raw in a password a caller pastes.
+RESERVED = ":/?#[]@!$&'()*+,;=%"
+#: Passwords made of reserved characters (all of them in any order, or any mix with letters),
+#: led by letters: a password that is all digits up to a "/", "?" or "#" reads as a port.
+reserved_passwords = st.one_of(
+    st.permutations(RESERVED).map("".join),
+    st.lists(st.sampled_from([*RESERVED, *"aZ09-._~"]), min_size=1, max_size=30).map("".join),
+).map(lambda s: "Pw" + s)
 hosts = st.sampled_from(["example.com", "127.0.0.1:8080", "[::1]:9000", "bucket.s3.amazonaws.com"])
 paths = st.sampled_from(["/a.wav", "/clips/b%20c.flac", "/", "/x/y.mp3"])
 
@@ -27,6 +35,11 @@ paths = st.sampled_from(["/a.wav", "/clips/b%20c.flac", "/", "/x/y.mp3"])
         ("https://TOKEN@host/a.wav", f"https://{MASK}@host/a.wav"),
         ("http://u:p@ss@host/a", f"http://u:{MASK}@host/a"),  # "@" in a password, as urlsplit
         ("http://u:pa/ss@host:9/a", f"http://u:{MASK}@host:9/a"),  # a raw "/" in a password
+        # which "@" ends a raw password cannot be known; the last one is taken, never an early one
+        ("http://u:p@s/s@host/a", f"http://u:{MASK}@host/a"),
+        ("https://u:pw@h/@me/a.wav", f"https://u:{MASK}@me/a.wav"),
+        ("https://TOKEN@h:8080/a", f"https://{MASK}@h:8080/a"),
+        ("https://TOKEN@h:bad/a", f"https://{MASK}@h:{MASK}"),
         (
             "https://b.s3.amazonaws.com/k.wav?X-Amz-Algorithm=AWS4-HMAC-SHA256"
             "&X-Amz-Credential=AKIA%2F2026&X-Amz-Signature=abc&X-Amz-Security-Token=tok#t=1",
@@ -54,6 +67,48 @@ def test_a_reference_keeps_what_names_the_file_and_loses_its_secrets(ref: str, s
     assert redact_ref(ref) == shown
 
 
+@pytest.mark.parametrize(
+    "password", ["HUN#TER3-pw", "HUN?TER3-pw", f"HUN{RESERVED}TER3", f"HUN{RESERVED[::-1]}TER3"]
+)
+def test_a_password_with_reserved_characters_is_masked_whole(password: str) -> None:
+    """A raw "#", "?", "/" or "@" ends the authority early; the password is masked all the same."""
+    url = f"http://alice:{password}@host/a.wav"
+    assert redact_ref(url) == f"http://alice:{MASK}@host/a.wav"
+    assert redact(f"GET {url} failed") == f"GET http://alice:{MASK}@host/a.wav failed"
+    record = ResultRecord(input=url, status="error", error=ErrorInfo(code="x", message=url))
+    assert "HUN" not in record.to_json() and "TER3" not in record.to_json()
+
+
+@settings(max_examples=500)
+@given(
+    user=st.sampled_from(["alice", "svc-1", ""]), password=reserved_passwords, host=hosts,
+    path=paths, query=st.sampled_from(["", "?v=1", "?X-Amz-Signature=abc"]),
+)  # fmt: skip
+def test_a_password_of_any_reserved_characters_never_survives(
+    user: str, password: str, host: str, path: str, query: str
+) -> None:
+    url = f"https://{user}:{password}@{host}{path}{query}"
+    shown = f"https://{user}:{MASK}@{host}{path}{query.replace('=abc', f'={MASK}')}"
+    assert redact_ref(url) == shown
+    assert redact(f"fetch '{url}' failed: HTTP 500") == f"fetch '{shown}' failed: HTTP 500"
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        # a path's last segment is no field name: "passwd:" here is a file, then the message
+        ("FILE:///etc/passwd: outside the allowed local roots", None),
+        ("/etc/passwd: outside the allowed local roots", None),
+        ("/data/token=abc.wav: no such file", None),
+        ("/srv/secret: 12 bytes", None),
+        ("passwd: hunter2", f"passwd: {MASK}"),
+        ("x-amz-security-token: abc", f"x-amz-security-token: {MASK}"),
+    ],
+)
+def test_a_name_after_a_slash_is_a_path_not_a_field(message: str, shown: str | None) -> None:
+    assert redact(message) == (shown or message)
+
+
 @given(user=st.sampled_from(["alice", "svc-1", ""]), password=secrets, host=hosts, path=paths)
 def test_a_url_password_never_survives(user: str, password: str, host: str, path: str) -> None:
     shown = redact_ref(f"https://{user}:{password}@{host}{path}")
@@ -79,7 +134,19 @@ def test_a_signing_parameter_never_survives(
     assert shown == f"https://h.example/a.wav?{'&'.join([*before, f'{name}={MASK}', *after])}"
 
 
-@given(st.text())
+#: Text shaped like messages that quote URLs: schemes, user info, fields, quotes, masks.
+url_shaped = st.lists(
+    st.sampled_from(
+        ["http://", "s3://", "u", ":", "@", "/", "?", "#", "'", '"', " ", "token=", "sig=", "&",
+         "[::1]", ":80", "pw", "passwd:", "/etc/", "%", "=", "<", MASK]
+    ) | st.text(max_size=3),
+    max_size=25,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=1000)
+@given(st.text() | url_shaped)
+@example("A://;PASS:0#")  # the field rule masks the "port"; the mask must not read as a password
 def test_redaction_is_idempotent_and_total(text: str) -> None:
     once = redact(text)
     assert redact(once) == once

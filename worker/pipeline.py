@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Any, cast
 
 from producer.errors import EarmarkError
 from producer.records import ErrorInfo, ModelInfo, ResultRecord
+from producer.redact import redact, redact_ref
 from producer.settings import Dtype, Settings
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetcherProtocol, FetchLimits
@@ -21,6 +24,8 @@ from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
 from worker.prediction import Prediction
 from worker.windows import WindowSpec
+
+log = logging.getLogger(__name__)
 
 #: Inputs loaded ahead of the model per batch slot: enough to fill batches, bounded in memory.
 _LOAD_AHEAD = 4
@@ -121,6 +126,8 @@ class AudioClassificationPipeline:
             return _Loaded(item, self.loader.load(item), None)
         except EarmarkError as e:
             return _Loaded(item, None, e)
+        except Exception as e:  # a bug or an unmapped error: this input fails, never its batch
+            return _Loaded(item, None, _internal(item, e))
 
     def _label(self, loaded: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
         clips = [entry.clip for entry in loaded if entry.clip is not None]
@@ -170,6 +177,20 @@ def pipeline(
         top_k=top_k,
         function_to_apply=function_to_apply,
     )
+
+
+def _internal(item: AudioInput, e: Exception) -> EarmarkError:
+    """An unexpected error while loading `item`, logged with its traceback, as code "internal"."""
+    shown = redact_ref(describe(item))
+    # Redacted here, not only by a handler's RedactingFilter: in process (earmark classify, a
+    # notebook) no such filter need be installed, and the exception's text may quote the input.
+    trace = redact("".join(traceback.format_exception(e)))
+    log.error("%s: unexpected %s while loading\n%s", shown, type(e).__name__, trace.rstrip())
+    # Only the type: the text may quote a password in a form the redactor cannot recognise
+    # (urlsplit's "invalid port 'pa'" for http://u:pa/ss@h); the log has the rest.
+    error = EarmarkError(f"unexpected {type(e).__name__} while loading this input; see the log")
+    error.__cause__ = e  # as `raise … from e` chains it
+    return error
 
 
 def _shape(prediction: Prediction, top_k: int) -> Any:

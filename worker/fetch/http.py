@@ -11,7 +11,7 @@ import base64
 import socket
 import time
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
-from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin
 
 import urllib3
 from urllib3.exceptions import HTTPError, LocationParseError, NewConnectionError
@@ -27,6 +27,7 @@ from producer.errors import (
     TooLarge,
 )
 from producer.redact import redact_ref
+from producer.refs import split_url
 from worker.fetch.limits import FetchLimits
 
 IPAddress = IPv4Address | IPv6Address
@@ -63,7 +64,7 @@ def fetch_url(http: urllib3.PoolManager, url: str, limits: FetchLimits) -> bytes
             location = response.headers.get("Location")
             if response.status in _REDIRECTS and location:
                 response.close()
-                hop = _split(urljoin(hop.geturl(), location), url)
+                hop = _redirect_target(hop, location, url)
                 continue
             try:
                 return _read_body(response, _shown(hop), limits, deadline)
@@ -106,8 +107,22 @@ def address_refusal(ip: IPAddress, limits: FetchLimits) -> str | None:
     return None
 
 
+def _redirect_target(hop: SplitResult, location: str, original: str) -> SplitResult:
+    """Where a redirect from `hop` to `location` goes, split and checked like the reference."""
+    try:
+        target = urljoin(hop.geturl(), location)  # urlsplit's ValueError on "http://[::1"
+    except ValueError as e:
+        raise InvalidReference(f"{_shown(original)}: redirected to a malformed URL") from e
+    return _split(target, original)
+
+
 def _split(url: str, original: str) -> SplitResult:
-    parts = urlsplit(url)
+    """One hop's URL split and checked; errors name `original`, the reference as given."""
+    try:
+        parts = split_url(url)
+    except InvalidReference as e:
+        redirected = "redirected to a " if url != original else ""
+        raise InvalidReference(f"{_shown(original)}: {redirected}{e}") from e
     if parts.scheme.lower() not in ("http", "https"):
         raise Forbidden(f"{_shown(original)}: redirected to a {parts.scheme or 'relative'} URL")
     if not parts.hostname:

@@ -1,4 +1,12 @@
-"""Local files: read a path only when it resolves under one of the allowed roots."""
+"""Local files: read a path only when it resolves under one of the allowed roots.
+
+The check and the open see the same file: the path is resolved (symlinks, ``..``, the working
+directory) to choose its root, then opened one component at a time from the root's directory
+descriptor, never following a symlink. A directory swapped for a symlink after the check fails
+(``forbidden``) instead of being followed out of the root, which an open of the resolved path
+with ``O_NOFOLLOW`` did not prevent: that guards only the last component. POSIX only
+(``dir_fd``), as the workers are.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +15,78 @@ import os
 import stat
 from collections.abc import Sequence
 
-from producer.errors import FetchError, Forbidden, InvalidReference, NotFound, TooLarge
+from producer.errors import (
+    EarmarkError,
+    FetchError,
+    Forbidden,
+    InvalidReference,
+    NotFound,
+    TooLarge,
+)
+
+#: Flags for the root and each directory below it: a symlink or a non-directory fails.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Flags for the file: no symlink; a FIFO opens at once (and is refused) instead of hanging.
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+#: Bytes asked of the file per read.
+_CHUNK_BYTES = 1 << 20
+#: Errors of an open that say the entry is no file to read: ENXIO for a Unix socket (or a
+#: device with nothing behind it), ENODEV, EOPNOTSUPP where a system says so for sockets.
+_NOT_A_FILE = frozenset({errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP, errno.ENOTSUP})
 
 
 def read_local(path: str, roots: Sequence[str], max_bytes: int) -> bytes:
     """Read a file that resolves under one of `roots` (already real paths)."""
-    real = os.path.realpath(path)  # symlinks and ".." resolved before the check, not after
-    if not any(_within(real, root) for root in roots):
-        raise Forbidden(f"{path}: outside the allowed local roots")
-    # O_NOFOLLOW: a symlink swapped in after realpath fails instead of being followed;
-    # O_NONBLOCK: opening a FIFO returns at once (and is refused below) instead of hanging.
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = _open_within(path, roots)
     try:
-        fd = os.open(real, flags | getattr(os, "O_CLOEXEC", 0))
-    except OSError as e:
+        return _read_regular(fd, path, max_bytes)
+    finally:
+        os.close(fd)
+
+
+def _open_within(path: str, roots: Sequence[str]) -> int:
+    """A descriptor for `path`, opened from its root down without following any symlink."""
+    if "\x00" in path:  # parse_ref refuses these; a LocalRef built by hand may not have been
+        raise InvalidReference("path contains a NUL character")
+    try:
+        real = os.path.realpath(path)  # symlinks and ".." resolved before the check, not after
+    except OSError as e:  # the working directory is gone, a link changed while being read
         raise _open_error(path, e) from e
+    root = next((root for root in roots if _within(real, root)), None)
+    if root is None:
+        raise Forbidden(f"{path}: outside the allowed local roots")
+    names = [name for name in real[len(root) :].split(os.sep) if name]
+    if not names:
+        raise InvalidReference(f"{path}: is a directory")
+    directory = _open_step(path, root, _DIR_FLAGS, None)
+    try:
+        for name in names[:-1]:
+            below = _open_step(path, name, _DIR_FLAGS, directory)
+            os.close(directory)
+            directory = below
+        return _open_step(path, names[-1], _FILE_FLAGS, directory)
+    finally:
+        os.close(directory)
+
+
+def _open_step(path: str, name: str, flags: int, directory: int | None) -> int:
+    """Open `name` in `directory` (a descriptor; None for an absolute `name`)."""
+    try:
+        return os.open(name, flags, dir_fd=directory)
+    except OSError as e:
+        if _is_symlink(name, directory):  # swapped in since the path was resolved
+            raise Forbidden(f"{path}: a component turned into a symlink; not followed") from e
+        raise _open_error(path, e) from e
+
+
+def _is_symlink(name: str, directory: int | None) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _read_regular(fd: int, path: str, max_bytes: int) -> bytes:
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
@@ -33,8 +98,6 @@ def read_local(path: str, roots: Sequence[str], max_bytes: int) -> bytes:
         data = _read_at_most(fd, max_bytes + 1)  # the file may have grown since fstat
     except OSError as e:
         raise FetchError(f"{path}: read failed ({e.strerror})") from e
-    finally:
-        os.close(fd)
     if len(data) > max_bytes:
         raise TooLarge(f"{path}: over the {max_bytes}-byte cap")
     return data
@@ -42,7 +105,7 @@ def read_local(path: str, roots: Sequence[str], max_bytes: int) -> bytes:
 
 def _read_at_most(fd: int, limit: int) -> bytes:
     chunks, left = [], limit
-    while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+    while left > 0 and (chunk := os.read(fd, min(left, _CHUNK_BYTES))):
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
@@ -52,11 +115,13 @@ def _within(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _open_error(path: str, e: OSError) -> Exception:
+def _open_error(path: str, e: OSError) -> EarmarkError:
     if e.errno in (errno.ENOENT, errno.ENOTDIR):
         return NotFound(f"{path}: no such file")
     if e.errno in (errno.EACCES, errno.EPERM, errno.ELOOP):
         return Forbidden(f"{path}: access refused ({e.strerror})")
     if e.errno in (errno.EISDIR, errno.ENAMETOOLONG):
         return InvalidReference(f"{path}: {e.strerror}")
+    if e.errno in _NOT_A_FILE:  # permanent: retrying a socket gives ENXIO again
+        return InvalidReference(f"{path}: not a regular file ({e.strerror})")
     return FetchError(f"{path}: {e.strerror}")
