@@ -184,6 +184,8 @@ def test_open_store_reads_the_s3_location(s3_client: Any) -> None:
         ("s3:///prefix", "s3://bucket/prefix"),
         ("file://server/share", "local folder"),
         ("file:relative/dir", "absolute path"),
+        ("file://[x/results", "malformed"),
+        ("redis://user:hunter2@host:port/1", "malformed"),
     ],
 )
 def test_open_store_refuses_bad_urls(url: str, message: str) -> None:

@@ -12,11 +12,12 @@ URL                      store
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, unquote
 
 import redis
 
-from producer.errors import ConfigError
+from producer.errors import ConfigError, InvalidReference
+from producer.refs import split_url
 from producer.state.keys import DEFAULT_TTL_S
 from producer.state.redis import connect
 from producer.stores.aws import S3Client, make_s3_client
@@ -34,7 +35,10 @@ def open_store(
     s3_client: S3Client | None = None,
 ) -> ResultsStore:
     """The results store for `url`; clients are built from the URL unless passed in."""
-    parts = urlsplit(url)
+    try:
+        parts = split_url(url)
+    except InvalidReference as e:
+        raise ConfigError(f"the results store URL is malformed ({e})") from e
     scheme = parts.scheme.lower()
     if scheme in ("redis", "rediss"):
         return RedisStore(redis_client or connect(url), ttl_s=ttl_s)
