@@ -27,13 +27,26 @@ class RetryPolicy:
         ceiling = min(self.cap_s, self.base_s * 2**retry)
         return float(ceiling * (0.5 + 0.5 * draw()))
 
-    def call(self, action: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
-        """Run ``action``; retry it on :class:`RetryableError`, re-raising the last one."""
+    def call(
+        self,
+        action: Callable[[], T],
+        sleep: Callable[[float], None] = time.sleep,
+        *,
+        deadline: float | None = None,
+    ) -> T:
+        """Run ``action``; retry it on :class:`RetryableError`, re-raising the last one.
+
+        With a `deadline` (a ``time.monotonic()`` value), no try starts after it: the last error
+        is raised instead of sleeping past it.
+        """
         for retry in range(self.attempts - 1):
             try:
                 return action()
             except RetryableError:
-                sleep(self.delay(retry))
+                pause = self.delay(retry)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    raise
+                sleep(pause)
         return action()
 
 

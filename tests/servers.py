@@ -41,6 +41,7 @@ class HttpServer:
 class _Handler(BaseHTTPRequestHandler):
     """Routes: /files/NAME, /redirect?to=URL, /loop/N, /status/CODE, /large/N,
     /declared/N (claims N bytes, sends few), /trickle/MS (a byte every MS ms), /auth,
+    /silent/S (says nothing for S seconds, then hangs up),
     /flaky/KEY?fail=N&file=NAME (503 for the first N requests of KEY, then the file)."""
 
     root: Path
@@ -95,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"x")
             self.wfile.flush()
             time.sleep(int(ms) / 1000)
+
+    def _silent(self, seconds: str, _: Any) -> None:
+        time.sleep(float(seconds))  # a server that accepts and never answers
 
     def _auth(self, _: str, __: Any) -> None:
         self._send(200, self.headers.get("Authorization", "").encode())

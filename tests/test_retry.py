@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from producer.errors import FetchError, NotFound
@@ -50,3 +52,19 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
 def test_the_default_rides_out_a_ten_second_outage() -> None:
     least = sum(DEFAULT_RETRY.delay(n, draw=lambda: 0.0) for n in range(DEFAULT_RETRY.attempts - 1))
     assert least >= 10.0
+
+
+def test_no_try_starts_past_the_deadline() -> None:
+    """With a deadline, a retry whose wait would end past it is not made: the last error rises."""
+    policy = RetryPolicy(attempts=10, base_s=0.1, cap_s=1.0)
+    tries: list[float] = []
+
+    def failing() -> None:
+        tries.append(time.monotonic())
+        raise FetchError("503")
+
+    started = time.monotonic()
+    with pytest.raises(FetchError):
+        policy.call(failing, deadline=started + 0.5)
+    assert 2 <= len(tries) < policy.attempts
+    assert tries[-1] < started + 0.5 and time.monotonic() < started + 0.6

@@ -38,6 +38,9 @@ class ClipLoader:
     sampling_rate: int
     max_bytes: int
     max_seconds: float
+    #: Seconds one reference's fetch may take in all, tries and waits between them included
+    #: (EARMARK_FETCH_TIMEOUT_S): a silent server cannot hold a batch for six read timeouts.
+    fetch_timeout_s: float = 300.0
     #: Fetches that fail for a reason that may pass (timeouts, 5xx, SlowDown) are tried again.
     retry: RetryPolicy = DEFAULT_RETRY
 
@@ -64,7 +67,8 @@ class ClipLoader:
     def _read(self, item: AudioInput) -> bytes:
         if isinstance(item, str):
             ref = parse_ref(item)
-            return self.retry.call(lambda: self.fetcher.fetch(ref))
+            deadline = time.monotonic() + self.fetch_timeout_s
+            return self.retry.call(lambda: self.fetcher.fetch(ref, deadline), deadline=deadline)
         if isinstance(item, bytes | bytearray):
             data = bytes(item)
         elif hasattr(item, "read"):

@@ -56,7 +56,11 @@ class AudioClassificationPipeline:
             top_k=settings.top_k if top_k is None else top_k, function=function_to_apply
         )
         self.loader = ClipLoader(
-            fetcher, classifier.sampling_rate, settings.max_bytes, settings.max_seconds
+            fetcher,
+            classifier.sampling_rate,
+            settings.max_bytes,
+            settings.max_seconds,
+            fetch_timeout_s=settings.fetch_timeout_s,
         )
         files = classifier.files
         self.model_info = ModelInfo(id=files.model_id, revision=files.revision, dtype=files.dtype)

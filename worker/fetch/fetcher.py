@@ -27,8 +27,8 @@ from worker.fetch.s3 import fetch_s3
 class FetcherProtocol(Protocol):
     """Anything that turns a parsed reference into its bytes."""
 
-    def fetch(self, ref: AudioRef) -> bytes:
-        """The bytes behind `ref`; raise an earmark error when they cannot be had."""
+    def fetch(self, ref: AudioRef, deadline: float | None = None) -> bytes:
+        """The bytes behind `ref` by `deadline` (``time.monotonic()``); else an earmark error."""
         ...
 
 
@@ -50,12 +50,13 @@ class Fetcher:
         self._s3_factory = s3 if callable(s3) and self._s3_client is None else None
         self._s3_lock = threading.Lock()
 
-    def fetch(self, ref: AudioRef) -> bytes:
-        """The bytes behind `ref`, at most ``limits.max_bytes`` of them."""
+    def fetch(self, ref: AudioRef, deadline: float | None = None) -> bytes:
+        """The bytes behind `ref`, at most ``limits.max_bytes`` of them, by `deadline` (a
+        ``time.monotonic()`` value; ``limits.total_timeout_s`` from now when None)."""
         if isinstance(ref, LocalRef):
             return read_local(ref.path, self._roots, self.limits.max_bytes)
         if isinstance(ref, UrlRef):
-            return fetch_url(self._http, ref.url, self.limits)
+            return fetch_url(self._http, ref.url, self.limits, deadline)
         if isinstance(ref, S3Ref):
             return fetch_s3(self._s3(), ref, self.limits.max_bytes)
         raise InvalidReference(f"not a parsed reference: {type(ref).__name__}")

@@ -53,14 +53,19 @@ def make_http_pool() -> urllib3.PoolManager:
     return urllib3.PoolManager(num_pools=32, maxsize=8, retries=False)
 
 
-def fetch_url(http: urllib3.PoolManager, url: str, limits: FetchLimits) -> bytes:
-    """GET `url` under `limits`, following at most ``max_redirects`` redirects."""
-    deadline = time.monotonic() + limits.total_timeout_s
+def fetch_url(
+    http: urllib3.PoolManager, url: str, limits: FetchLimits, deadline: float | None = None
+) -> bytes:
+    """GET `url` under `limits`, following at most ``max_redirects`` redirects, done by
+    `deadline` (``time.monotonic()``; ``limits.total_timeout_s`` from now when None): connects
+    and reads wait no longer than what is left of it."""
+    if deadline is None:
+        deadline = time.monotonic() + limits.total_timeout_s
     origin = _split(url, url)
     hop = origin
     try:
         for _ in range(limits.max_redirects + 1):
-            response = _get(http, hop, origin, limits)
+            response = _get(http, hop, origin, limits, _timeout(limits, deadline, hop))
             location = response.headers.get("Location")
             if response.status in _REDIRECTS and location:
                 response.close()
@@ -148,8 +153,22 @@ def _resolve(parts: SplitResult, limits: FetchLimits) -> str:
     return str(addresses[0])
 
 
+def _timeout(limits: FetchLimits, deadline: float, hop: SplitResult) -> urllib3.Timeout:
+    """The connect and read timeouts of one request: the settings, cut to the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise FetchTimeout(f"{_shown(hop)}: took longer than {limits.total_timeout_s:g} s")
+    return urllib3.Timeout(
+        connect=min(limits.connect_timeout_s, left), read=min(limits.read_timeout_s, left)
+    )
+
+
 def _get(
-    http: urllib3.PoolManager, hop: SplitResult, origin: SplitResult, limits: FetchLimits
+    http: urllib3.PoolManager,
+    hop: SplitResult,
+    origin: SplitResult,
+    limits: FetchLimits,
+    timeout: urllib3.Timeout,
 ) -> urllib3.BaseHTTPResponse:
     ip, https, host = _resolve(hop, limits), hop.scheme == "https", _ascii_host(hop)
     port = hop.port or (443 if https else 80)
@@ -168,7 +187,7 @@ def _get(
         "GET", f"{target}?{quote(hop.query, safe=_URL_SAFE)}" if hop.query else target,
         headers=headers, redirect=False, retries=False, preload_content=False,
         assert_same_host=False,
-        timeout=urllib3.Timeout(connect=limits.connect_timeout_s, read=limits.read_timeout_s),
+        timeout=timeout,
     )  # fmt: skip
     if response.status not in _REDIRECTS and (error := _status_error(response.status)):
         response.close()
