@@ -128,7 +128,7 @@ def test_debug_shows_the_traceback() -> None:
 
 
 def test_a_bad_manifest_line_queues_nothing_and_names_the_line(
-    redis_url: str, tmp_path: Path
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """Given a manifest whose line 290 is a 5,000-character path (after 256 good ones, a whole
     chunk): nothing is reserved or queued, and stderr names the line (before, 256 jobs were
@@ -142,8 +142,8 @@ def test_a_bad_manifest_line_queues_nothing_and_names_the_line(
     assert done.returncode == 2 and done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert f"{manifest}:290" in line
-    queued = redis.Redis.from_url(redis_url)
-    assert queued.llen("earmark.bulk") == 0 and not queued.exists("earmark:batch:nightly")
+    assert redis_client.llen("earmark.bulk") == 0
+    assert not redis_client.exists("earmark:batch:nightly")
 
 
 @pytest.mark.parametrize(

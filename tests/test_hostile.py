@@ -31,6 +31,7 @@ import pytest
 from pydantic import ValidationError
 
 from producer.records import ResultRecord
+from producer.redact import redact_ref
 from tests.corpus import hostile_files, tone_wav
 from tests.hostile_system import System, assert_still_serving, start_system
 from tests.servers import HttpServer
@@ -115,6 +116,15 @@ def _scheme_cases() -> list[Case]:
         ("blank", "   ", "invalid_ref"),
         ("nul", "clip\x00.wav", "invalid_ref"),
         ("s3_no_key", "s3://earmark-missing-bucket", "invalid_ref"),
+        # Malformed references: each fails alone, at once (before, each raised out of the batch).
+        ("url_unclosed_bracket", "http://[::1/x.wav", "invalid_ref"),
+        ("url_bad_bracket", "http://[zz]/x.wav", "invalid_ref"),
+        ("file_url_bracket", "file://[x/a.wav", "invalid_ref"),
+        ("file_url_nul_escape", "file:///tmp/a%00b.wav", "invalid_ref"),
+        # Not s3://: before, the bucket name lost its first letters and another bucket was read.
+        ("s3_one_slash", "s3:/earmark-missing-bucket/clip.wav", "invalid_ref"),
+        ("s3_no_slash", "s3:earmark-missing-bucket/clip.wav", "invalid_ref"),
+        ("s3_user_info", "s3://key:secret@earmark-missing-bucket/clip.wav", "invalid_ref"),
         # AWS_ENDPOINT_URL is a closed port: every try is refused; retried, then given up.
         ("s3_missing_bucket", "s3://earmark-missing-bucket/clip.wav", "fetch_failed"),
     ]
@@ -163,6 +173,7 @@ def _http_cases(h: Hostile) -> list[Case]:
         ("good", good, "ok"),
         ("redirect_to_loopback_allowed", url(f"/redirect?to={good}"), "ok"),
         ("relative_redirect", url("/redirect?to=/files/good.wav"), "ok"),
+        ("redirect_to_malformed_url", url("/redirect?to=http://[::1"), "invalid_ref"),
         ("status_404", url("/status/404"), "not_found"),
         ("missing_file", url("/files/missing.wav"), "not_found"),
         ("status_403", url("/status/403"), "forbidden"),
@@ -239,7 +250,7 @@ def _run_batch(system: System, cases: list[Case]) -> dict[str, str]:
     by_index = {int((r.job_id or "").rpartition(":")[2]): r for r in records}
     assert sorted(by_index) == list(range(len(cases))), system.client.status(submission.batch_id)
     for index, record in by_index.items():
-        assert record.input == refs[index]
+        assert record.input == redact_ref(refs[index])  # a password in a reference is masked
     status = system.client.status(submission.batch_id)
     failed = sum(1 for r in records if r.status == "error")
     assert (status.total, status.done, status.failed) == (len(cases), len(cases), failed)
