@@ -45,10 +45,12 @@ from producer.watch import describe
 def enqueue(
     refs: Annotated[list[str] | None, typer.Argument(help="references to queue")] = None,
     manifest: Annotated[
-        Path | None, typer.Option(help="one reference a line, or JSON lines")
+        Path | None,
+        typer.Option(help="one reference a line, or JSON lines", exists=True, dir_okay=False),
     ] = None,
     dir: Annotated[
-        Path | None, typer.Option("--dir", help="queue the audio files under it")
+        Path | None,
+        typer.Option("--dir", help="queue the audio files under it", exists=True, file_okay=False),
     ] = None,
     s3_prefix: Annotated[str | None, typer.Option(help="queue the objects under s3://b/p")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="labels per result")] = None,

@@ -122,6 +122,14 @@ def test_producer_refusals_exit_2_with_one_line(redis_url: str) -> None:
         assert line.startswith("earmark: ") and "Traceback" not in line and "pw@" not in line
 
 
+def test_a_missing_manifest_or_folder_is_a_usage_error(redis_url: str) -> None:
+    env = {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
+    for flag in ("--manifest", "--dir"):
+        done = _earmark("enqueue", flag, "/nonexistent/input", **env)
+        assert done.returncode == 2 and "does not exist" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
 def test_debug_shows_the_traceback() -> None:
     done = _earmark("--debug", "status", "bad id!")
     assert done.returncode != 0 and "Traceback" in done.stderr
