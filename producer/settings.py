@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     top_k: int = Field(default=1, ge=0)
     max_batch: int = Field(default=16, ge=1)
     max_wait_ms: int = Field(default=50, ge=0)
+    #: Most seconds of (padded) audio in one model call: its activations grow with it.
+    max_batch_seconds: float = Field(default=12.0, gt=0)
+    #: Most bytes of decoded audio one process holds ahead of the model (64 MiB).
+    max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    #: ONNX Runtime's memory after each model call: shrink (hand it back), keep, or off.
+    memory_arena: Literal["keep", "shrink", "off"] = "shrink"
     local_roots: str = Field(default_factory=os.getcwd)
     url_allow_private: bool = False
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)

@@ -42,3 +42,31 @@ def test_bucket_groups_equal_lengths() -> None:
 def test_refuses_empty_batches() -> None:
     with pytest.raises(ValueError):
         plan_batches([1], 0, BatchMode.STACK)
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=50), max_size=60),
+    st.integers(min_value=1, max_value=17),
+    st.integers(min_value=1, max_value=200),
+    st.sampled_from([BatchMode.PAD, BatchMode.BUCKET]),
+)
+def test_a_call_holds_at_most_max_samples_of_padded_audio(
+    lengths: list[int], size: int, budget: int, mode: BatchMode
+) -> None:
+    """Clips times the longest stays within the budget; a clip over it runs alone."""
+    batches = plan_batches(lengths, size, mode, max_samples=budget)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        padded = len(batch) * max(lengths[i] for i in batch)
+        assert padded <= budget or len(batch) == 1
+        assert len(batch) <= size
+
+
+def test_the_budget_splits_long_clips_and_keeps_short_ones_together() -> None:
+    lengths = [1, 1, 1, 1, 10, 10, 30]
+    assert plan_batches(lengths, 16, BatchMode.PAD, max_samples=20) == [
+        [0, 1, 2, 3],
+        [4, 5],
+        [6],
+    ]
+    assert plan_batches(lengths, 16, BatchMode.PAD) == [[0, 1, 2, 3, 4, 5, 6]]

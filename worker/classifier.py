@@ -43,14 +43,16 @@ class Classifier:
         """The rate the feature extractor expects, in Hz."""
         return self.extractor.sampling_rate
 
-    def infer(self, waveforms: Sequence[np.ndarray], max_batch: int) -> list[Inference]:
+    def infer(
+        self, waveforms: Sequence[np.ndarray], max_batch: int, max_samples: int | None = None
+    ) -> list[Inference]:
         """Logits for every waveform, in input order, with at most ``max_batch`` per call.
 
         A batch the graph refuses is retried one clip at a time, so one bad clip fails alone.
         """
         results: dict[int, Inference] = {}
         lengths = [len(w) for w in waveforms]
-        for batch in plan_batches(lengths, max_batch, self.mode):
+        for batch in plan_batches(lengths, max_batch, self.mode, max_samples):
             try:
                 results.update(self._run(waveforms, batch))
             except InferenceFailed:

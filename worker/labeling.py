@@ -58,11 +58,14 @@ class Labeler:
         options: LabelOptions,
         window: WindowSpec | None,
         max_batch: int,
+        max_samples: int | None = None,
     ) -> None:
         self.classifier = classifier
         self.options = options
         self.window = window
         self.max_batch = max_batch
+        #: Most padded samples in one model call (EARMARK_MAX_BATCH_SECONDS at the model's rate).
+        self.max_samples = max_samples
         self.function = resolve_function(options.function, classifier.model.problem_type)
 
     def label(self, clips: Sequence[Clip]) -> list[Outcome]:
@@ -72,7 +75,7 @@ class Labeler:
         segments = [
             clip.waveform[a:b] for clip, spans in zip(clips, bounds, strict=True) for a, b in spans
         ]
-        inferences = iter(self.classifier.infer(segments, self.max_batch))
+        inferences = iter(self.classifier.infer(segments, self.max_batch, self.max_samples))
         return [self._outcome(spans, [next(inferences) for _ in spans], rate) for spans in bounds]
 
     def _bounds(self, length: int, rate: int) -> list[tuple[int, int]]:

@@ -6,9 +6,7 @@ import logging
 import os
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any, cast
 
 from producer.errors import EarmarkError
@@ -20,6 +18,7 @@ from worker.fetch import Fetcher, FetcherProtocol, FetchLimits
 from worker.hub import resolve_model
 from worker.inputs import AudioInput, Clip, ClipLoader, describe
 from worker.labeling import Labeler, LabelOptions
+from worker.loading import windows
 from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
 from worker.prediction import Prediction
@@ -29,6 +28,10 @@ log = logging.getLogger(__name__)
 
 #: Inputs loaded ahead of the model per batch slot: enough to fill batches, bounded in memory.
 _LOAD_AHEAD = 4
+#: Inputs fetched and decoded at once, while the model runs: one per core (two at least), since
+#: each decode's buffers add to the model call's peak memory (bench/memory.py: 4 threads on 2
+#: cores cost 13 MB of peak and no clips/s).
+_LOAD_THREADS = min(8, max(2, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -110,14 +113,20 @@ class AudioClassificationPipeline:
         batch_size: int | None = None,
         window: WindowSpec | None = None,
     ) -> Iterator[Prediction]:
-        """One prediction per input, in input order, loading a bounded number ahead."""
+        """One prediction per input, in input order, loading ahead within count and byte bounds
+        (``EARMARK_MAX_INFLIGHT_BYTES`` of decoded audio)."""
         max_batch = batch_size or self.settings.max_batch
-        labeler = Labeler(self.classifier, options or self.defaults, window, max_batch)
-        iterator = iter(items)
-        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-            while chunk := list(islice(iterator, max_batch * _LOAD_AHEAD)):
-                loaded = list(pool.map(self._load, chunk))
-                yield from self._label(loaded, labeler)
+        budget = round(self.settings.max_batch_seconds * self.classifier.sampling_rate)
+        labeler = Labeler(self.classifier, options or self.defaults, window, max_batch, budget)
+        for loaded in windows(
+            items,
+            self._load,
+            _held_bytes,
+            max_items=max_batch * _LOAD_AHEAD,
+            max_bytes=self.settings.max_inflight_bytes,
+            threads=_LOAD_THREADS,
+        ):
+            yield from self._label(loaded, labeler)
 
     def _options(self, top_k: int | None, function: FunctionChoice | None) -> LabelOptions:
         return LabelOptions(
@@ -142,6 +151,11 @@ class AudioClassificationPipeline:
                 yield next(outcomes).predict(text, entry.clip, self.model_info)
             else:
                 yield Prediction(input=text, model=self.model_info, error=entry.error)
+
+
+def _held_bytes(loaded: _Loaded) -> int:
+    """The decoded audio a loaded input holds until it is labeled."""
+    return 0 if loaded.clip is None else int(loaded.clip.waveform.nbytes)
 
 
 def pipeline(
@@ -173,6 +187,9 @@ def pipeline(
             read_timeout_s=settings.fetch_read_timeout_s,
             total_timeout_s=settings.fetch_timeout_s,
         )
+    )
+    session = session or SessionOptions(
+        intra_op_threads=settings.intra_op_threads, memory_arena=settings.memory_arena
     )
     return AudioClassificationPipeline(
         Classifier(files, session),

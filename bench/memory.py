@@ -1,0 +1,194 @@
+"""A worker's memory over a run of mixed-length audio, one worker per configuration.
+
+Each configuration runs one ``earmark worker --concurrency 1`` (a real process, a private
+Redis) on the wide model of `scripts/wide_model.py` (wav2vec2's 512-channel front end, 17 MB,
+masked so that mixed lengths share padded calls), queues the same clips (0.3-12 s; 8, 16,
+22.05, 44.1 and 48 kHz; mono and stereo WAV) as bulk chunks, and reads its pool process's
+resident memory while the run goes: after the model loaded, its peak (``VmHWM``), and at a
+tenth and at the end of the run (growth). The first configuration is how earmark ran before
+the memory bounds (no seconds budget, ONNX Runtime's arena kept, no byte bound ahead); its
+clips/s is the baseline of the ratios.
+
+    python -m bench.memory [--clips 300] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+import soundfile as sf
+
+from producer.client import Client
+from producer.settings import Settings
+from scripts.processes import start_worker
+from scripts.redis_server import running_redis
+from scripts.wide_model import make_wide_model
+
+#: Configurations: a name and the settings it changes (the first is the baseline).
+CONFIGS: list[tuple[str, dict[str, str]]] = [
+    (
+        "before (no bounds)",
+        {
+            "EARMARK_MAX_BATCH_SECONDS": "1e9",
+            "EARMARK_MEMORY_ARENA": "keep",
+            "EARMARK_MAX_INFLIGHT_BYTES": str(1 << 40),
+            "MALLOC_ARENA_MAX": "64",  # what glibc allows 8 threads a core on 2 cores, as before
+        },
+    ),
+    ("default (12 s a call, shrink)", {}),
+    ("12 s a call, arena kept", {"EARMARK_MEMORY_ARENA": "keep"}),
+    ("12 s a call, no arena", {"EARMARK_MEMORY_ARENA": "off"}),
+    ("24 s a call, shrink", {"EARMARK_MAX_BATCH_SECONDS": "24"}),
+    ("no byte bound ahead", {"EARMARK_MAX_INFLIGHT_BYTES": str(1 << 40)}),
+    ("8 s a call, shrink", {"EARMARK_MAX_BATCH_SECONDS": "8"}),
+]
+#: Sample rates and channel counts of the mix.
+RATES = (8_000, 16_000, 22_050, 44_100, 48_000)
+#: Seconds between reads of the pool process's memory.
+SAMPLE_S = 0.25
+#: Seconds the whole run may take per configuration.
+RUN_TIMEOUT_S = 1800.0
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One configuration's figures, in MB and clips/s."""
+
+    name: str
+    loaded_mb: float
+    peak_mb: float
+    tenth_mb: float
+    end_mb: float
+    clips_per_s: float
+
+
+def write_mix(folder: Path, count: int, seed: int) -> list[str]:
+    """`count` WAV clips of 0.3-12 s at the mix's rates, mono and stereo; their paths."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for n in range(count):
+        rate, channels = int(rng.choice(RATES)), int(rng.integers(1, 3))
+        frames = int(rng.uniform(0.3, 12.0) * rate)
+        samples = 0.1 * rng.standard_normal((frames, channels))
+        path = folder / f"clip_{n:05d}.wav"
+        sf.write(path, samples, rate, subtype="PCM_16")
+        paths.append(str(path))
+    return paths
+
+
+def pool_process(worker: psutil.Process) -> psutil.Process:
+    """The worker's one pool child (concurrency 1)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = worker.children(recursive=True)
+        if children:
+            return children[0]
+        time.sleep(0.1)
+    raise RuntimeError("the worker has no pool process")
+
+
+def high_water_mb(process: psutil.Process) -> float:
+    """The process's peak resident memory so far (Linux VmHWM), in MB."""
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float(process.memory_info().rss) / 1e6
+
+
+def measure(name: str, changes: dict[str, str], clips: list[str], workdir: Path) -> Memory:
+    """Run one configuration on a fresh worker and Redis; its figures."""
+    with running_redis(workdir) as redis:
+        env = {
+            "EARMARK_BROKER_URL": redis.url,
+            "EARMARK_RESULTS_URL": (workdir / "results").as_uri(),
+            "EARMARK_MODEL": str(workdir.parent / "wide"),
+            "EARMARK_DTYPE": "fp32",
+            "EARMARK_LOCAL_ROOTS": str(Path(clips[0]).parent),
+            **changes,
+        }
+        worker = start_worker(env, workdir / "worker.log", "--concurrency", "1")
+        try:
+            worker.wait_ready()
+            child = pool_process(psutil.Process(worker.process.pid))
+            loaded = child.memory_info().rss / 1e6
+            return _run(name, env, clips, child, loaded)
+        finally:
+            worker.stop()
+
+
+def _run(
+    name: str, env: dict[str, str], clips: list[str], child: psutil.Process, loaded: float
+) -> Memory:
+    client = Client(
+        Settings(broker_url=env["EARMARK_BROKER_URL"], results_url=env["EARMARK_RESULTS_URL"])
+    )
+    done = threading.Event()
+    tenth: list[float] = []
+
+    def watch(batch_id: str) -> None:
+        while not done.wait(SAMPLE_S):
+            if not tenth and client.status(batch_id).done >= len(clips) // 10:
+                tenth.append(child.memory_info().rss / 1e6)
+
+    started = time.monotonic()
+    batch_id = client.submit_many(clips, bulk=True).batch_id
+    watcher = threading.Thread(target=watch, args=(batch_id,), daemon=True)
+    watcher.start()
+    records = list(client.iter_results(batch_id, wait=True, timeout=RUN_TIMEOUT_S))
+    elapsed = time.monotonic() - started
+    done.set()
+    watcher.join()
+    failed = [r for r in records if r.status != "ok"]
+    if len(records) != len(clips) or failed:
+        raise RuntimeError(f"{name}: {len(records)} records, {len(failed)} failed: {failed[:1]}")
+    end = child.memory_info().rss / 1e6
+    return Memory(
+        name, loaded, high_water_mb(child), (tenth or [end])[0], end, len(clips) / elapsed
+    )
+
+
+def report(results: list[Memory], model_mb: float) -> None:
+    """The table, with the goal of issue 13 (peak within 1.5 x the model + 300 MB)."""
+    goal = 1.5 * model_mb + 300
+    base = results[0].clips_per_s
+    print(f"model file {model_mb:.1f} MB; goal: peak <= {goal:.0f} MB per pool process")
+    print(f"{'configuration':32} {'loaded':>7} {'peak':>7} {'at 1/10':>8} {'end':>7} "
+          f"{'growth':>7} {'clips/s':>8} {'ratio':>6}")  # fmt: skip
+    for m in results:
+        growth = (m.end_mb - m.tenth_mb) / m.tenth_mb * 100
+        print(
+            f"{m.name:32} {m.loaded_mb:7.0f} {m.peak_mb:7.0f} {m.tenth_mb:8.0f} {m.end_mb:7.0f} "
+            f"{growth:6.1f}% {m.clips_per_s:8.2f} {m.clips_per_s / base:5.2f}x"
+            f"{'' if m.peak_mb <= goal else '  (over the goal)'}"
+        )
+
+
+def main() -> None:
+    """Measure every configuration on the same clips and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=300, help="clips per run")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the mix")
+    parser.add_argument("--only", type=int, nargs="*", help="configuration numbers to run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="earmark-bench-memory-") as scratch:
+        root = Path(scratch)
+        make_wide_model(root / "wide")
+        (root / "clips").mkdir()
+        clips = write_mix(root / "clips", args.clips, args.seed)
+        chosen = [CONFIGS[i] for i in args.only] if args.only else CONFIGS
+        results = []
+        for n, (name, changes) in enumerate(chosen):
+            (root / f"run{n}").mkdir()
+            results.append(measure(name, changes, clips, root / f"run{n}"))
+        report(results, (root / "wide" / "onnx" / "model.onnx").stat().st_size / 1e6)
+
+
+if __name__ == "__main__":
+    main()
