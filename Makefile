@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check models bench bench-queue clean
+.PHONY: demo test lint typecheck check models bench bench-queue bench-memory clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: $(STAMP)           ## in-process throughput on a full-size wav2vec2-base 
 
 bench-queue: $(STAMP)     ## the queue vs in-process on one worker: throughput, enqueue rate, latency
 	$(BIN)/python -m bench.queue
+
+bench-memory: $(STAMP)    ## a worker's peak memory on mixed-length audio, per memory setting
+	$(BIN)/python -m bench.memory
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
