@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_batch_seconds: float = Field(default=12.0, gt=0)
     #: Most bytes of decoded audio one process holds ahead of the model (64 MiB).
     max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    #: Worker log lines: json, text, or auto (json when stderr is not a terminal).
+    log_format: Literal["json", "text", "auto"] = "auto"
     #: ONNX Runtime's memory after each model call: shrink (hand it back), keep, or off.
     memory_arena: Literal["keep", "shrink", "off"] = "shrink"
     local_roots: str = Field(default_factory=os.getcwd)

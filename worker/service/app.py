@@ -7,6 +7,7 @@ hooks that load the model in each pool process and start heartbeats once all are
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -20,9 +21,9 @@ from celery.signals import (
 )
 
 from producer.broker import Publisher, make_celery
-from producer.redact import RedactingFilter
 from producer.settings import Settings
 from worker.service.consumer import EarmarkConsumer
+from worker.service.logs import dress_handlers, wants_json
 from worker.service.runtime import PROCESS_START_TIMEOUT_S, WorkerRuntime
 from worker.service.tasks import register_tasks
 
@@ -75,10 +76,12 @@ def run_worker(app: Celery, argv: list[str]) -> int:
 
 
 def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
+    as_json = wants_json(runtime.settings)
+
     def mask_log_handlers(logger: Any = None, **_: Any) -> None:
         # Third-party debug logs quote pre-signed URLs and signing headers: mask them.
-        for handler in getattr(logger, "handlers", []):
-            handler.addFilter(RedactingFilter())
+        if isinstance(logger, logging.Logger):
+            dress_handlers(logger, runtime.node_name, as_json)
 
     def load_model(**_: Any) -> None:
         runtime.load_model()

@@ -92,14 +92,20 @@ class JobRunner:
         self._finish([self._record(job, crashed, time.time())], self._put_each)
         if self.retry.call(lambda: self.state.dead_letters.push(job, WorkerCrashed.code, crashes)):
             log.error(
-                "earmark: job %s crashed its worker %d times; dead-lettered", job.job_id, crashes
+                "earmark: job %s crashed its worker %d times; dead-lettered",
+                job.job_id,
+                crashes,
+                extra={"job_id": job.job_id, "batch_id": job.batch_id},
             )
 
     def _finish(self, records: list[ResultRecord], write: Writer) -> None:
         write(records)
         # Redelivered jobs are written again but counted once; say how many.
         new = self.retry.call(lambda: self.state.ledger.finish(records))
-        log.info("earmark: finished %d jobs (%d repeats)", len(records), len(records) - new)
+        repeats = len(records) - new
+        log.info(
+            "earmark: finished %d jobs (%d repeats)", len(records), repeats, extra=_batch(records)
+        )
 
     def _put_each(self, records: list[ResultRecord]) -> None:
         for record in records:
@@ -118,3 +124,10 @@ class JobRunner:
     def _record(self, job: Job, prediction: Prediction, started: float) -> ResultRecord:
         top_k = self.pipeline.defaults.top_k if job.top_k is None else job.top_k
         return prediction.record(top_k=top_k, job=job, worker=self.worker, started=started)
+
+
+def _batch(records: Sequence[ResultRecord]) -> dict[str, str]:
+    """The log context of records of one batch (none when they are of several)."""
+    batches = {record.batch_id for record in records}
+    only = batches.pop() if len(batches) == 1 else None
+    return {} if only is None else {"batch_id": only}
