@@ -141,7 +141,7 @@ def queue_pass(client: Client, refs: Sequence[str], *, bulk: bool, worker: Worke
     submission = client.submit_many(refs, bulk=bulk)
     deadline = time.monotonic() + DONE_TIMEOUT_S
     # The worker writes records before it counts them: pending 0 means every record is there.
-    while client.status(submission.batch_id).pending:
+    while client.status(submission.batch_id).pending != 0:  # None: not yet known
         if time.monotonic() > deadline:
             raise TimeoutError(f"batch {submission.batch_id} unfinished")
         worker.check()

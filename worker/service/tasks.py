@@ -52,7 +52,8 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
     def classify_chunk(chunk: Any = None, **unexpected: Any) -> None:
         """Classify one bulk chunk (a slice of a manifest, folder or S3 prefix)."""
         if unexpected:  # a foreign producer's misspelling: refused whole, never half-run
-            chunk = {"unexpected kwargs": sorted(unexpected)}
+            _dead_letter(runtime, chunk, f"unexpected kwargs: {', '.join(sorted(unexpected))}")
+            return
         try:
             parsed = Chunk.model_validate(chunk)
         except ValidationError:
@@ -66,8 +67,7 @@ def _run_salvaged(runtime: WorkerRuntime, chunk: object) -> None:
     chunk with no list of jobs at all is dead-lettered."""
     dead_letters = runtime.runner().state.dead_letters
     if not isinstance(chunk, dict) or not isinstance(chunk.get("jobs"), list):
-        text = json.dumps(chunk, default=repr)
-        dead_letters.push_message(text, InvalidMessage.code, "chunk: an object with a 'jobs' list")
+        _dead_letter(runtime, chunk, "chunk: an object with a 'jobs' list")
         return
     shared = {key: chunk[key] for key in ("batch_id", "top_k", "enqueued_at") if key in chunk}
     jobs, malformed = parse_jobs(chunk["jobs"], shared, dead_letters)
@@ -81,6 +81,11 @@ def _run_salvaged(runtime: WorkerRuntime, chunk: object) -> None:
         return
     # Every job of it has its record or its dead letter: the sweeper must not send it again.
     runtime.runner().unbook_chunk(batch_id, chunk_id)
+
+
+def _dead_letter(runtime: WorkerRuntime, chunk: object, reason: str) -> None:
+    text = json.dumps(chunk, default=repr)
+    runtime.runner().state.dead_letters.push_message(text, InvalidMessage.code, reason)
 
 
 def _run(runtime: WorkerRuntime, jobs: list[Job], malformed: list[ResultRecord]) -> None:
