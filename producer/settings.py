@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     chunk_time_limit_s: float = Field(default=3600.0, gt=0)
     #: ONNX Runtime threads per process; 0 lets `earmark worker` divide the cores among processes.
     intra_op_threads: int = Field(default=0, ge=0)
+    #: The worker's Prometheus /metrics and /healthz port; 0 turns them off.
+    metrics_port: int = Field(default=9808, ge=0, le=65535)
+    #: How files become samples: `reference` = the transformers pipeline's ffmpeg decode,
+    #: downmix and resample; `fast` = libsndfile + soxr.
+    decoder: Literal["reference", "fast"] = "fast"
+    #: ONNX Runtime execution providers in order of preference, comma-separated.
+    providers: str = "CPUExecutionProvider"
+    #: `exact` never changes a score; `padded` pads clips of near lengths into one call.
+    batching: Literal["exact", "padded"] = "exact"
 
     @field_validator("local_roots")
     @classmethod
@@ -57,6 +66,18 @@ class Settings(BaseSettings):
         if not any(part for part in value.split(":")):
             raise ValueError("EARMARK_LOCAL_ROOTS names no folder")
         return value
+
+    @field_validator("providers")
+    @classmethod
+    def _providers_named(cls, value: str) -> str:
+        if not value.strip(" ,"):
+            raise ValueError("EARMARK_PROVIDERS names no execution provider")
+        return value
+
+    @property
+    def provider_list(self) -> tuple[str, ...]:
+        """The ONNX Runtime execution providers, in order of preference."""
+        return tuple(name.strip() for name in self.providers.split(",") if name.strip())
 
     @property
     def local_root_list(self) -> tuple[str, ...]:
