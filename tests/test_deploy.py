@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,6 +83,60 @@ def _check_names(names: set[str], script: str = "") -> None:
 
 def _earmark_only(environment: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in environment.items() if k.startswith("EARMARK_")}
+
+
+# --- the commands they run ---------------------------------------------------------------------
+
+#: Commands issue 11 adds in parallel branches (`earmark report`, item 4): checked once they are
+#: registered, named here so that nothing else may be missing.
+LANDING = {"report"}
+
+
+def _cli_options() -> dict[str, set[str]]:
+    """Every `earmark` subcommand and its long options, as `producer.cli.main` registers them."""
+    import typer
+    from typer.core import TyperGroup
+
+    from producer import commands
+    from producer.cli import COMMANDS_GROUP
+
+    app = typer.Typer()
+    for name in ("enqueue", "results", "status", "report"):
+        if hasattr(commands, name):
+            app.command(name=name)(getattr(commands, name))
+    for entry in entry_points(group=COMMANDS_GROUP):
+        app.command(name=entry.name)(entry.load())
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    return {
+        name: {opt for param in command.params for opt in param.opts if opt.startswith("--")}
+        for name, command in group.commands.items()
+    }
+
+
+def _earmark_calls(text: str) -> Iterator[tuple[str, set[str]]]:
+    """Each `earmark SUBCOMMAND --option ...` in a file, up to the end of its shell command."""
+    text = re.sub(r"^\s*#.*$", "", re.sub(r"\\\n", " ", text), flags=re.MULTILINE)
+    # `earmark worker` in a shell line, `"earmark", "worker"` in a YAML list.
+    call = r"""(?<![\w&*.-])earmark(?: |", "|',\s*')([a-z][a-z-]+)([^\n;|&>]*)"""
+    for match in re.finditer(call, text):
+        yield match[1], set(re.findall(r"--[a-z][a-z0-9-]*", match[2]))
+
+
+def test_every_command_the_deployment_runs_exists_with_its_options() -> None:
+    options = _cli_options()
+    files = [ROOT / "docker-compose.yml", DEPLOY / "Dockerfile", *DEPLOY.glob("k8s/*.yaml")]
+    files += DEPLOY.glob("systemd/*.service")
+    seen = set()
+    for path in files:
+        for command, used in _earmark_calls(path.read_text()):
+            if command in ("worker", "fetch-model", "enqueue", "report"):
+                seen.add(command)
+            if command in LANDING and command not in options:
+                continue
+            assert command in options, f"{path.name}: earmark {command}"
+            assert used <= options[command], f"{path.name}: {used - options[command]}"
+    assert seen == {"worker", "fetch-model", "enqueue", "report"}
 
 
 # --- docker-compose.yml ------------------------------------------------------------------------
