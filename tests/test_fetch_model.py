@@ -43,7 +43,8 @@ def _fetch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_fetch_model_downloads_only_what_the_dtype_needs_and_a_worker_runs_offline_on_it(
     hub: FakeHub, tmp_path: Path
 ) -> None:
-    """Given an empty cache, fetch-model pulls the q8 files of main; classify then runs offline."""
+    """Given an empty cache, fetch-model pulls the q8 files of main; with them, fetch-model
+    succeeds while the Hub is down and classify runs offline."""
     done = _fetch(_hub_env(tmp_path, hub.endpoint), "--dtype", "q8")
     assert done.returncode == 0, done.stderr
     line = json.loads(done.stdout)
@@ -55,6 +56,13 @@ def test_fetch_model_downloads_only_what_the_dtype_needs_and_a_worker_runs_offli
     for name in Q8_FILES:
         source = model_dir("wav2vec2") / name
         assert (snapshot / name).read_bytes() == source.read_bytes(), name
+
+    # A restart while the Hub is down finds main's files in the cache, without waiting on it.
+    down = f"http://127.0.0.1:{free_port()}"
+    again = _fetch(_hub_env(tmp_path, down), "--dtype", "q8")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["revision"] == MAIN_COMMIT
+    assert "Retrying" not in again.stderr  # the remembered 404 of the _data probe included
 
     clip = str(sorted(GOLDEN_AUDIO.glob("*.wav"))[0])
     offline = {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}

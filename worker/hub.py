@@ -60,7 +60,7 @@ def _require(root: Path, names: tuple[str, ...], model: str) -> None:
 
 def _download(repo_id: str, revision: str, onnx_name: str) -> tuple[Path, str]:
     # Imported here: the producer side never needs huggingface_hub.
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 
     paths: dict[str, Path] = {}
@@ -69,9 +69,13 @@ def _download(repo_id: str, revision: str, onnx_name: str) -> tuple[Path, str]:
             paths[name] = Path(hf_hub_download(repo_id, name, revision=revision))
         except (HFValidationError, EntryNotFoundError, OSError) as e:
             raise ModelError(_download_failure(repo_id, revision, name, e)) from e
-    # Graphs over 2 GB keep their weights beside them; most models have none.
-    with contextlib.suppress(EntryNotFoundError, OSError):
-        hf_hub_download(repo_id, f"{onnx_name}_data", revision=revision)
+    # Graphs over 2 GB keep their weights beside them; most models have none. Asked of the Hub
+    # only when the cache does not already know: huggingface_hub remembers a 404 (`.no_exist`),
+    # and would otherwise retry an unreachable Hub for about 23 s on every start.
+    weights = f"{onnx_name}_data"
+    if try_to_load_from_cache(repo_id, weights, revision=revision) is None:
+        with contextlib.suppress(EntryNotFoundError, OSError):
+            hf_hub_download(repo_id, weights, revision=revision)
     root = paths["config.json"].parent
     return root, root.name  # Hub snapshots are named after the commit they hold.
 
