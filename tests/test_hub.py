@@ -44,7 +44,10 @@ def test_unknown_repo_offline_is_a_model_error(tmp_path: Path) -> None:
     code = "from worker.hub import resolve_model; resolve_model('nobody/nothing')"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode != 0
-    assert "ModelError: cannot fetch nobody/nothing@main" in done.stderr
+    assert (
+        "ModelError: cannot fetch config.json of nobody/nothing@main: HF_HUB_OFFLINE is set"
+        in done.stderr
+    )
 
 
 def _fill_hub_cache(home: Path, repo: str, revision: str, source: Path) -> None:

@@ -1,7 +1,9 @@
-"""Worker-side commands: ``earmark classify`` (in-process, no queue)."""
+"""Worker-side commands: ``earmark classify`` (in-process, no queue), ``earmark worker`` and
+``earmark fetch-model``."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Annotated, Any, cast, get_args
@@ -11,6 +13,7 @@ import typer
 from producer.errors import ConfigError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings
+from worker.hub import resolve_model
 from worker.labeling import LabelOptions
 from worker.pipeline import pipeline
 from worker.postprocess import FunctionChoice
@@ -115,3 +118,29 @@ def worker_settings(settings: Settings, processes: int) -> Settings:
     # Divide the cores so that processes do not fight over them.
     threads = max(1, (os.cpu_count() or 1) // processes)
     return settings.model_copy(update={"intra_op_threads": threads})
+
+
+def fetch_model(
+    model: Annotated[str | None, typer.Option(help="Hub repo id or local folder")] = None,
+    revision: Annotated[str | None, typer.Option(help="Hub branch, tag or commit")] = None,
+    dtype: Annotated[str | None, typer.Option(help="fp32, q8 or fp16")] = None,
+) -> None:
+    """Pre-pull the three files a model needs for a dtype into the Hugging Face cache (HF_HOME)."""
+    overrides: dict[str, Any] = {"model": model, "model_revision": revision, "dtype": dtype}
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    # The same code path a worker takes, so that a worker started on this cache finds every
+    # file it asks for (with HF_HUB_OFFLINE=1 too).
+    files = resolve_model(settings.model, revision=settings.model_revision, dtype=settings.dtype)
+    folder = files.onnx_path.parent.parent
+    names = ["config.json", "preprocessor_config.json", files.onnx_path.relative_to(folder)]
+    line = {
+        "model": files.model_id,
+        "revision": files.revision,
+        "dtype": files.dtype,
+        "folder": str(folder),
+        "files": [str(name) for name in names],
+    }
+    sys.stdout.write(json.dumps(line) + "\n")

@@ -60,20 +60,51 @@ def _require(root: Path, names: tuple[str, ...], model: str) -> None:
 
 def _download(repo_id: str, revision: str, onnx_name: str) -> tuple[Path, str]:
     # Imported here: the producer side never needs huggingface_hub.
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 
     paths: dict[str, Path] = {}
-    try:
-        for name in ("config.json", "preprocessor_config.json", onnx_name):
+    for name in ("config.json", "preprocessor_config.json", onnx_name):
+        try:
             paths[name] = Path(hf_hub_download(repo_id, name, revision=revision))
-    except (HFValidationError, EntryNotFoundError, OSError) as e:
-        raise ModelError(f"cannot fetch {repo_id}@{revision}: {type(e).__name__}: {e}") from e
-    # Graphs over 2 GB keep their weights beside them; most models have none.
-    with contextlib.suppress(EntryNotFoundError, OSError):
-        hf_hub_download(repo_id, f"{onnx_name}_data", revision=revision)
+        except (HFValidationError, EntryNotFoundError, OSError) as e:
+            raise ModelError(_download_failure(repo_id, revision, name, e)) from e
+    # Graphs over 2 GB keep their weights beside them; most models have none. Asked of the Hub
+    # only when the cache does not already know: huggingface_hub remembers a 404 (`.no_exist`),
+    # and would otherwise retry an unreachable Hub for about 23 s on every start.
+    weights = f"{onnx_name}_data"
+    if try_to_load_from_cache(repo_id, weights, revision=revision) is None:
+        with contextlib.suppress(EntryNotFoundError, OSError):
+            hf_hub_download(repo_id, weights, revision=revision)
     root = paths["config.json"].parent
     return root, root.name  # Hub snapshots are named after the commit they hold.
+
+
+def _download_failure(repo_id: str, revision: str, name: str, error: Exception) -> str:
+    """One line that says which file could not be had and why; huggingface_hub's own
+    messages run to several lines of advice."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{repo_id}@{revision}"
+    if isinstance(error, RevisionNotFoundError):
+        why = f"the Hub has no revision {revision!r}"
+    elif isinstance(error, RepositoryNotFoundError):
+        why = "no such repository, or HF_TOKEN may not read it"
+    elif isinstance(error, RemoteEntryNotFoundError):
+        why = f"the repository has no {name}"
+    elif isinstance(error, LocalEntryNotFoundError) and constants.is_offline_mode():
+        why = "HF_HUB_OFFLINE is set and the cache (HF_HOME) lacks it"
+    elif isinstance(error, LocalEntryNotFoundError):
+        why = f"the Hub at {constants.ENDPOINT} cannot be reached and the cache (HF_HOME) lacks it"
+    else:
+        why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+    return f"cannot fetch {name} of {where}: {why}"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
