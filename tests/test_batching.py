@@ -129,7 +129,7 @@ def test_padded_moves_speech_scores_by_at_most_the_stated_bound(dtype: str) -> N
     """Given keyword clips of near lengths, padded calls are fewer and change scores a little."""
     clips = _speech()
     demo = MODELS[0]
-    exact, padded = (classifier(demo, dtype, b) for b in ("exact", "padded"))  # type: ignore[arg-type]
+    exact, padded = (classifier(demo, dtype, b, 1) for b in ("exact", "padded"))  # type: ignore[arg-type]
     assert (exact.mode, padded.mode) == (
         BatchMode.SINGLE if dtype == "q8" else BatchMode.BUCKET,
         BatchMode.NEAR,
