@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from bench.padded import FIXTURES, MODELS, classifier, fixture_clips, score_change, scores
 from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, golden, model_dir
+from tests.workers import run_earmark
 from worker.batching import PAD_TOLERANCE, BatchMode, plan_batches, widen
 from worker.labeling import LabelOptions
 from worker.pipeline import pipeline
@@ -171,3 +173,16 @@ def _scores(record: Any) -> dict[str, float]:
 def test_settings_carry_padded_batching_to_the_pipeline() -> None:
     assert _golden_pipeline().classifier.mode is BatchMode.BUCKET
     assert _golden_pipeline(batching="padded").classifier.mode is BatchMode.NEAR
+
+
+def test_classify_takes_batching_from_its_flag() -> None:
+    """`earmark classify --batching padded` labels every clip; a mode it lacks is a usage error."""
+    (samples,) = (folder for folder in FIXTURES if folder.name == "samples")
+    clips = [str(path) for path in sorted(samples.glob("*.wav"))[:4]]
+    env = {"EARMARK_LOCAL_ROOTS": str(samples)}
+    args = ("classify", *clips, "--model", str(MODELS[0]), "--dtype", "fp32", "--batching")
+    done = run_earmark(env, *args, "padded")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["status"] for line in done.stdout.splitlines()] == ["ok"] * 4
+    refused = run_earmark(env, *args, "loose")
+    assert refused.returncode == 2 and "batching" in refused.stderr
