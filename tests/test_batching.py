@@ -144,7 +144,7 @@ def test_padded_moves_speech_scores_by_at_most_the_stated_bound(dtype: str) -> N
 
 
 def _golden_pipeline(**overrides: Any) -> Any:
-    settings = Settings(local_roots=str(GOLDEN_AUDIO), **overrides)
+    settings = Settings(local_roots=str(GOLDEN_AUDIO), intra_op_threads=1, **overrides)
     return pipeline(model=str(model_dir("wav2vec2")), dtype="fp32", settings=settings)
 
 
