@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     decoder: Literal["reference", "fast"] = "fast"
     #: ONNX Runtime execution providers in order of preference, comma-separated.
     providers: str = "CPUExecutionProvider"
+    #: A provider this onnxruntime cannot give: false stops with a config error (exit 2), true
+    #: runs on those it can (CPU at least) and logs a warning.
+    provider_fallback: bool = False
     #: `exact` never changes a score; `padded` pads clips of near lengths into one call.
     batching: Literal["exact", "padded"] = "exact"
 

@@ -1,4 +1,5 @@
-"""Waveforms to logits: features and model calls, batched so that batching changes no answer."""
+"""Waveforms to logits: features and model calls, batched so that batching changes no answer
+(unless EARMARK_BATCHING=padded trades a bounded change for bigger calls)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from producer.errors import InferenceFailed, ModelError
-from worker.batching import BatchMode, plan_batches
+from worker.batching import Batching, BatchMode, plan_batches, widen
 from worker.features import FeatureExtractor, feature_extractor_from_config
 from worker.hub import ModelFiles
 from worker.model import OnnxClassifier, SessionOptions
@@ -27,11 +28,18 @@ class Inference:
 class Classifier:
     """A model with its feature extractor: waveforms at ``sampling_rate`` in, logits out."""
 
-    def __init__(self, files: ModelFiles, session: SessionOptions | None = None) -> None:
+    def __init__(
+        self,
+        files: ModelFiles,
+        session: SessionOptions | None = None,
+        batching: Batching = "exact",
+    ) -> None:
         self.files = files
         self.model = OnnxClassifier(files, session)
         self.extractor: FeatureExtractor = feature_extractor_from_config(files.preprocessor)
-        self.mode = batch_mode(self.model, self.extractor, files.config.get("model_type"))
+        exact = batch_mode(self.model, self.extractor, files.config.get("model_type"))
+        #: How clips share calls: the exact mode, widened to NEAR where `padded` allows it.
+        self.mode = widen(exact, batching)
 
     @property
     def labels(self) -> list[str]:

@@ -33,6 +33,9 @@ def classify(
     hop: Annotated[float | None, typer.Option(help="sliding window hop, s")] = None,
     aggregate: Annotated[str, typer.Option(help="pool windows by mean or max")] = "mean",
     per_window: Annotated[bool, typer.Option(help="also print each window's labels")] = False,
+    batching: Annotated[
+        str | None, typer.Option(help="exact, or padded: near lengths share calls (scores move)")
+    ] = None,
 ) -> None:
     """Classify references in this process and print one JSON line each, in input order."""
     overrides: dict[str, Any] = {
@@ -40,6 +43,7 @@ def classify(
         "dtype": dtype,
         "top_k": top_k,
         "max_batch": batch_size,
+        "batching": batching,
     }
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ def pipeline(
     """Build a warm pipeline: ``pipeline("audio-classification", "Xenova/…", dtype="q8")``."""
     if task != "audio-classification":
         raise ValueError(f"earmark runs audio-classification only, not {task!r}")
+    started = time.perf_counter()
     settings = settings or Settings()
     files = resolve_model(
         model or settings.model,
@@ -189,10 +191,23 @@ def pipeline(
         )
     )
     session = session or SessionOptions(
-        intra_op_threads=settings.intra_op_threads, memory_arena=settings.memory_arena
+        providers=settings.provider_list,
+        intra_op_threads=settings.intra_op_threads,
+        memory_arena=settings.memory_arena,
+        provider_fallback=settings.provider_fallback,
+    )
+    classifier = Classifier(files, session, settings.batching)
+    log.info(
+        "earmark: model %s (%s) ready in %.2f s (session %.2f s) on %s, batching %s",
+        files.model_id,
+        files.dtype,
+        time.perf_counter() - started,
+        classifier.model.load_s,
+        ",".join(classifier.model.providers),
+        classifier.mode.value,
     )
     return AudioClassificationPipeline(
-        Classifier(files, session),
+        classifier,
         fetcher,
         settings=settings,
         top_k=top_k,
