@@ -79,16 +79,24 @@ def worker(
         str, typer.Option(help="queues to consume, comma-separated")
     ] = f"{INTERACTIVE_QUEUE},{BULK_QUEUE}",
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="/metrics and /healthz port; 0 = off [env EARMARK_METRICS_PORT: 9808]"),
+    ] = None,
 ) -> None:
     """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...)."""
     if concurrency < 1:
         raise typer.BadParameter("--concurrency must be at least 1")
+    if metrics_port is not None and not 0 <= metrics_port <= 65535:
+        raise typer.BadParameter("--metrics-port is 0 to 65535")
     from worker.service.app import create_worker, node_name_for, run_worker
     from worker.service.runtime import limit_malloc_arenas
 
     limit_malloc_arenas()  # before any thread: the pool processes inherit it
 
     settings = worker_settings(Settings(), concurrency)
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port})
     node_name = node_name_for(os.getpid())
     app = create_worker(settings, processes=concurrency, node_name=node_name)
     status = run_worker(
