@@ -101,4 +101,4 @@ def settle(read: Callable[[], T], expected: T, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while (value := read()) != expected and time.monotonic() < deadline:
         time.sleep(0.25)
-    assert value == expected
+    assert value == expected, f"{value!r} != {expected!r}"

@@ -83,6 +83,9 @@ def worker(
         int | None,
         typer.Option(help="/metrics and /healthz port; 0 = off [env EARMARK_METRICS_PORT: 9808]"),
     ] = None,
+    events: Annotated[
+        bool, typer.Option("--events/--without-events", help="send Celery task events")
+    ] = True,
 ) -> None:
     """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...)."""
     if concurrency < 1:
@@ -110,6 +113,8 @@ def worker(
             f"--hostname={node_name}",
             "--without-gossip",
             "--without-mingle",
+            # Task events for Flower and `celery events` (worker/service/events.py).
+            *(["--task-events"] if events else []),
         ],
     )
     # Non-zero when the worker stopped on an error, so that a supervisor restarts it.
