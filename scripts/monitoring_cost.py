@@ -4,8 +4,10 @@ Starts a private Redis and, round after round, one ``earmark worker --concurrenc
 tiny test wav2vec2 with monitoring on (``--metrics-port`` free port, task events) or off
 (``EARMARK_METRICS_PORT=0``, ``--without-events``), the order alternating so that drift on a
 shared machine falls on both. Each round runs N interactive jobs, then N bulk jobs, of one-second
-clips, and times submit → last record. Prints clips/s per round and the on/off ratio of the
-medians. The tiny model makes the queue, not the model, the cost, where monitoring would show.
+clips, and times submit → last record, and the CPU seconds the worker's processes spent
+meanwhile (on a shared machine, CPU per job is steadier than clips/s). Prints both per round and
+the on/off ratios of the medians. The tiny model makes the queue, not the model, the cost, where
+monitoring would show.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import soundfile as sf
 
 from producer.client import Client
@@ -47,14 +50,23 @@ def run_round(url: str, work: Path, monitored: bool, jobs: int, name: str) -> di
         refs = [str(work / "clips" / f"c{i % CLIPS}.wav") for i in range(jobs)]
         rates = {}
         for bulk in (False, True):
-            started = time.perf_counter()
+            kind = "bulk" if bulk else "interactive"
+            started, cpu = time.perf_counter(), cpu_seconds(worker.process.pid)
             batch = client.submit_many(refs, bulk=bulk).batch_id
             while client.status(batch).pending:
                 time.sleep(0.02)
-            rates["bulk" if bulk else "interactive"] = jobs / (time.perf_counter() - started)
+            rates[kind] = jobs / (time.perf_counter() - started)
+            rates[f"{kind} cpu ms/job"] = (cpu_seconds(worker.process.pid) - cpu) / jobs * 1000
         return rates
     finally:
         worker.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its children so far."""
+    parent = psutil.Process(pid)
+    times = [p.cpu_times() for p in [parent, *parent.children(recursive=True)]]
+    return float(sum(t.user + t.system for t in times))
 
 
 def main() -> None:
@@ -77,14 +89,14 @@ def main() -> None:
                     name = f"{'on' if monitored else 'off'}-{round_}"
                     rates = run_round(url, work, monitored, options.jobs, name)
                     results[monitored].append(rates)
-                    print(name, {k: round(v, 1) for k, v in rates.items()}, flush=True)
-        for kind in ("interactive", "bulk"):
+                    print(name, {k: round(v, 2) for k, v in rates.items()}, flush=True)
+        for kind in ("interactive", "bulk", "interactive cpu ms/job", "bulk cpu ms/job"):
             on = [r[kind] for r in results[True]]
             off = [r[kind] for r in results[False]]
             ratio = statistics.median(on) / statistics.median(off)
             print(
-                f"{kind}: median clips/s on {statistics.median(on):.1f}, off "
-                f"{statistics.median(off):.1f}, on/off {ratio:.3f}; per round "
+                f"{kind}: median on {statistics.median(on):.2f}, off "
+                f"{statistics.median(off):.2f}, on/off {ratio:.3f}; per round "
                 + ", ".join(f"{a / b:.3f}" for a, b in zip(on, off, strict=True))
             )
 

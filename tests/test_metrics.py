@@ -115,15 +115,13 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
 def test_prometheus_totals_equal_the_records_written(
     redis_url: str, redis_client: redis.Redis, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
-    # Given a worker with two pool processes and its metrics port, and references of which
-    # four fail: two missing, one not audio, one outside the local roots
+    # Given a worker with two pool processes and its metrics port (the flag over the setting's
+    # 0), and references of which four fail: two missing, one not audio, one outside the roots
     port = free_port()
     (tmp_path / "broken.wav").write_bytes(b"this is not audio")
-    roots = f"{GOLDEN_AUDIO}:{tmp_path}"
-    env = worker_env(
-        redis_url, extra={"EARMARK_METRICS_PORT": str(port), "EARMARK_LOCAL_ROOTS": roots}
-    )
-    worker = start_worker(env, tmp_path / "worker.log", "--concurrency=2")
+    env = worker_env(redis_url, extra={"EARMARK_LOCAL_ROOTS": f"{GOLDEN_AUDIO}:{tmp_path}"})
+    assert env["EARMARK_METRICS_PORT"] == "0"
+    worker = start_worker(env, tmp_path / "worker.log", "--concurrency=2", f"--metrics-port={port}")
     workers.append(worker)
     good = sorted(str(path) for path in GOLDEN_AUDIO.glob("*.wav"))
     interactive = [*good, str(GOLDEN_AUDIO / "gone.wav"), str(GOLDEN_AUDIO / "gone2.wav")]

@@ -81,7 +81,9 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="/metrics and /healthz port; 0 = off [env EARMARK_METRICS_PORT: 9808]"),
+        typer.Option(
+            min=0, max=65535, help="/metrics and /healthz port; 0 = off [EARMARK_METRICS_PORT]"
+        ),
     ] = None,
     events: Annotated[
         bool, typer.Option("--events/--without-events", help="send Celery task events")
@@ -90,8 +92,6 @@ def worker(
     """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...)."""
     if concurrency < 1:
         raise typer.BadParameter("--concurrency must be at least 1")
-    if metrics_port is not None and not 0 <= metrics_port <= 65535:
-        raise typer.BadParameter("--metrics-port is 0 to 65535")
     from worker.service.app import create_worker, node_name_for, run_worker
     from worker.service.runtime import limit_malloc_arenas
 

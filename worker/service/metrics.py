@@ -73,10 +73,6 @@ class Metrics:
                 if seconds is not None:
                     self._stages[stage].observe(seconds)
 
-    def stage(self, stage: str, seconds: float) -> None:
-        """Observe one stage's seconds."""
-        self._stages[stage].observe(seconds)
-
     def stored(self, seconds: float) -> None:
         """Observe one write of records to the results store."""
         self._stages["store"].observe(seconds)
