@@ -77,7 +77,9 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     readiness = ReadinessPipe()
     port = free_port()
     registry = registry_for(metrics_folder, redis_client, [INTERACTIVE_QUEUE, BULK_QUEUE])
-    assert serve(port, registry, readiness.ready)
+    server = serve(port, registry, readiness.ready)
+    assert server is not None
+    assert serve(port, registry, readiness.ready) is None  # taken: logged, the worker runs on
     base = f"http://127.0.0.1:{port}"
     assert get(f"{base}/healthz")[0] == 503
 
@@ -109,6 +111,8 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     assert got["earmark_queue_length", (("queue", BULK_QUEUE),)] == 0
     assert got["earmark_dead_letters", ()] == 0
     assert get(f"{base}/nothing")[0] == 404
+    server.shutdown()
+    server.server_close()
     readiness.close()
 
 

@@ -84,19 +84,21 @@ def registry_for(folder: Path, broker: redis.Redis, queues: Sequence[str]) -> Co
     return registry
 
 
-def serve(port: int, registry: CollectorRegistry, ready: Callable[[], bool]) -> bool:
-    """Serve ``/metrics`` and ``/healthz`` on `port` (all interfaces) from a daemon thread;
-    whether it could. A port in use is logged and the worker runs on without the endpoint."""
+def serve(
+    port: int, registry: CollectorRegistry, ready: Callable[[], bool]
+) -> ThreadingHTTPServer | None:
+    """Serve ``/metrics`` and ``/healthz`` on `port` (all interfaces) from a daemon thread; the
+    server, or None when the port is taken (logged: the worker runs on without the endpoint)."""
     handler = type("Handler", (_Handler,), {"registry": registry, "ready": staticmethod(ready)})
     try:
         server = ThreadingHTTPServer(("", port), handler)
     except OSError as e:
         log.error("earmark: no /metrics or /healthz: port %d: %s", port, e)
-        return False
+        return None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="earmark-metrics", daemon=True).start()
     log.info("earmark: /metrics and /healthz on port %d", port)
-    return True
+    return server
 
 
 class _Handler(BaseHTTPRequestHandler):
