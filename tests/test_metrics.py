@@ -1,10 +1,12 @@
 """Prometheus metrics: pool processes' values added up by the parent's endpoint, scraped by a
 real Prometheus server whose totals must equal the records written; ``/healthz`` is 503 until
-every pool process has its model."""
+every pool process has its model (a real worker held in its load by a named pipe)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -17,8 +19,8 @@ from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
-from scripts.processes import free_port
-from tests.models import GOLDEN_AUDIO
+from scripts.processes import free_port, wait_for
+from tests.models import GOLDEN_AUDIO, model_dir
 from tests.prometheus import running_prometheus, settle
 from tests.workers import WorkerProcess, client_for, start_worker, worker_env, workers
 from worker.service.metrics import STAGES, Metrics
@@ -171,3 +173,48 @@ def test_prometheus_totals_equal_the_records_written(
         queues = prometheus.values("earmark_queue_length", "queue")
         assert queues == {INTERACTIVE_QUEUE: 0, BULK_QUEUE: 0}
         assert prometheus.values("earmark_inflight_bytes", "") == {"": 0}
+
+
+def answers(url: str) -> bool:
+    """Whether anything answers HTTP at `url`."""
+    try:
+        get(url)
+    except OSError:
+        return False
+    return True
+
+
+def test_healthz_is_503_while_the_model_loads_then_200(
+    redis_url: str, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    # Given a model in the Hub cache whose config.json is a named pipe: the pool process's
+    # load blocks reading it until the test writes the file's bytes into the pipe
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--test--slow-load"
+    snapshot = repo / "snapshots" / revision
+    shutil.copytree(model_dir("wav2vec2"), snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    config = (snapshot / "config.json").read_bytes()
+    (snapshot / "config.json").unlink()
+    os.mkfifo(snapshot / "config.json")
+    port = free_port()
+    extra = {"EARMARK_MODEL": "test/slow-load", "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    worker = start_worker(
+        worker_env(redis_url, extra=extra), tmp_path / "worker.log", f"--metrics-port={port}"
+    )
+    workers.append(worker)
+    healthz = f"http://127.0.0.1:{port}/healthz"
+
+    # When the endpoint is up while the model is still loading
+    wait_for(lambda: answers(healthz), 60, "the worker's endpoint")
+    # Then it says 503, and goes on saying it while the load waits
+    assert get(healthz) == (503, "loading\n")
+    time.sleep(0.5)
+    assert get(healthz) == (503, "loading\n")
+
+    # When the load goes on (the pipe gets its bytes), then it says 200 once the worker is ready
+    with (snapshot / "config.json").open("wb") as pipe:
+        pipe.write(config)
+    worker.wait_ready()
+    assert get(healthz) == (200, "ready\n")
