@@ -37,8 +37,9 @@ def worker_env(
     broker_url: str, results_url: str | None = None, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """A test worker's environment: the tiny fp32 wav2vec2, the golden clips as its local root,
-    a 20 ms batch wait; results on database 1 of the broker's Redis unless `results_url` says
-    otherwise; `extra` (full variable names) added or overriding."""
+    a 20 ms batch wait, no /metrics port (workers of parallel tests would all want 9808);
+    results on database 1 of the broker's Redis unless `results_url` says otherwise; `extra`
+    (full variable names) added or overriding."""
     return {
         "EARMARK_BROKER_URL": broker_url,
         "EARMARK_RESULTS_URL": results_url or broker_url.rsplit("/", 1)[0] + "/1",
@@ -46,6 +47,7 @@ def worker_env(
         "EARMARK_DTYPE": "fp32",
         "EARMARK_LOCAL_ROOTS": str(GOLDEN_AUDIO),
         "EARMARK_MAX_WAIT_MS": "20",
+        "EARMARK_METRICS_PORT": "0",
         **(extra or {}),
     }
 

@@ -86,6 +86,15 @@ def worker(
         str, typer.Option(help="queues to consume, comma-separated")
     ] = f"{INTERACTIVE_QUEUE},{BULK_QUEUE}",
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="/metrics and /healthz port; 0 = off [EARMARK_METRICS_PORT]"
+        ),
+    ] = None,
+    events: Annotated[
+        bool, typer.Option("--events/--without-events", help="send Celery task events")
+    ] = True,
 ) -> None:
     """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...)."""
     if concurrency < 1:
@@ -96,6 +105,8 @@ def worker(
     limit_malloc_arenas()  # before any thread: the pool processes inherit it
 
     settings = worker_settings(Settings(), concurrency)
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port})
     node_name = node_name_for(os.getpid())
     app = create_worker(settings, processes=concurrency, node_name=node_name)
     status = run_worker(
@@ -109,6 +120,8 @@ def worker(
             f"--hostname={node_name}",
             "--without-gossip",
             "--without-mingle",
+            # Task events for Flower and `celery events` (worker/service/events.py).
+            *(["--task-events"] if events else []),
         ],
     )
     # Non-zero when the worker stopped on an error, so that a supervisor restarts it.

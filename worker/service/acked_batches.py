@@ -11,6 +11,10 @@ restarts (its broker connection dropped) clears its timers: batches would then f
 full, leaving the last few jobs of a run waiting for ever. The timer is started afresh, and the
 requests buffered from the lost connection dropped (as Celery drops its own reserved requests):
 their messages come back by the visibility timeout.
+
+celery-batches sends no task events either: each job's are sent here (worker/service/events.py),
+received when its message is buffered, started when a pool process accepts its batch, and
+succeeded or failed when the batch returns.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
+
+from worker.service import events
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +49,28 @@ class AckedBatches(Batches):  # type: ignore[misc]
         """Run the buffered requests as one batch in the pool."""
         batch = ([SimpleRequest.from_request(r) for r in requests],)
 
+        def on_accepted(pid: int, time_accepted: float) -> None:
+            events.started(requests, pid, time_accepted)
+
         def on_return(result: Any) -> None:
+            if result is not True:
+                return requeue("the batch failed; its jobs are back on their queue")
+            events.succeeded(requests, result)
             for request in requests:
-                if result is True:
-                    request.acknowledge()
-                else:
-                    request.reject(requeue=True)
+                request.acknowledge()
 
         def on_error(_: Any) -> None:  # the pool process died (or could not run the batch)
+            requeue("the pool process running the batch died; its jobs are back on their queue")
+
+        def requeue(reason: str) -> None:
+            events.failed(requests, reason)
             for request in requests:
                 request.reject(requeue=True)
 
         return self._pool.apply_async(
             apply_batches_task,
             (self, batch, 0, None),
+            accept_callback=on_accepted,
             callback=on_return,
             error_callback=on_error,
         )

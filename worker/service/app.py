@@ -2,12 +2,14 @@
 
 :func:`create_worker` is the one place a worker is assembled: the shared broker setup plus late
 acknowledgement, the consumer that dead-letters what it refuses, the two tasks, and the signal
-hooks that load the model in each pool process and start heartbeats once all are loaded.
+hooks that load the model in each pool process, send the task events celery-batches does not,
+serve ``/metrics`` and ``/healthz``, and start heartbeats once every process is loaded.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 from typing import Any
 
@@ -18,10 +20,15 @@ from celery.signals import (
     task_received,
     worker_process_init,
     worker_ready,
+    worker_shutdown,
 )
 
 from producer.broker import Publisher, make_celery
+from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings
+from producer.state.redis import connect
+from worker.service import events, metrics_server
+from worker.service.acked_batches import AckedBatches
 from worker.service.consumer import EarmarkConsumer
 from worker.service.logs import dress_handlers, wants_json
 from worker.service.runtime import PROCESS_START_TIMEOUT_S, WorkerRuntime
@@ -90,11 +97,15 @@ def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
         tag = getattr(getattr(request, "message", None), "delivery_tag", None)
         if tag is not None and getattr(sender, "app", app) is app:
             runtime.heartbeat.hold(str(tag))
+            # Celery announces the requests it runs one by one itself; not a batch's.
+            if isinstance(getattr(request, "task", None), AckedBatches):
+                events.received(request)
 
     def serve(sender: Any = None, **_: Any) -> None:
         # Blocks the consumer until every pool process has its session, so nothing is taken
-        # on before the worker can run it.
+        # on before the worker can run it; /healthz says 503 meanwhile.
         if getattr(sender, "app", app) is app:
+            _serve_metrics(runtime)
             runtime.start_serving()
 
     after_setup_logger.connect(mask_log_handlers, weak=False)
@@ -102,3 +113,19 @@ def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
     worker_process_init.connect(load_model, weak=False)
     task_received.connect(hold, weak=False)
     worker_ready.connect(serve, weak=False)
+    worker_shutdown.connect(lambda **_: _forget_metrics(runtime), weak=False)
+
+
+def _serve_metrics(runtime: WorkerRuntime) -> None:
+    folder, port = runtime.metrics_folder, runtime.settings.metrics_port
+    if folder is None or not port:
+        return
+    broker = connect(runtime.settings.broker_url)
+    registry = metrics_server.registry_for(folder, broker, [INTERACTIVE_QUEUE, BULK_QUEUE])
+    metrics_server.serve(port, registry, runtime.readiness.ready)
+
+
+def _forget_metrics(runtime: WorkerRuntime) -> None:
+    # The next worker counts from zero: its folder is a new one.
+    if runtime.metrics_folder is not None:
+        shutil.rmtree(runtime.metrics_folder, ignore_errors=True)

@@ -24,6 +24,7 @@ from producer.stores import ResultsStore
 from worker.labeling import LabelOptions
 from worker.pipeline import AudioClassificationPipeline
 from worker.prediction import Prediction
+from worker.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class JobRunner:
     max_attempts: int = MAX_ATTEMPTS
     #: Store and ledger writes that fail for a reason that may pass are tried again.
     retry: RetryPolicy = STORE_RETRY
+    #: Where records written and store seconds are counted (None: not counted).
+    metrics: Metrics | None = None
 
     def run(self, jobs: Sequence[Job]) -> None:
         """Classify interactive jobs as one micro-batch; write a record per job."""
@@ -99,9 +102,14 @@ class JobRunner:
             )
 
     def _finish(self, records: list[ResultRecord], write: Writer) -> None:
+        started = time.perf_counter()
         write(records)
+        stored_s = time.perf_counter() - started
         # Redelivered jobs are written again but counted once; say how many.
         new = self.retry.call(lambda: self.state.ledger.finish(records))
+        if self.metrics is not None:
+            self.metrics.stored(stored_s)
+            self.metrics.finished(records)
         repeats = len(records) - new
         log.info(
             "earmark: finished %d jobs (%d repeats)", len(records), repeats, extra=_batch(records)
@@ -119,7 +127,10 @@ class JobRunner:
         # All labels once, cut per job: jobs in one batch may ask for different top_k.
         options = LabelOptions(top_k=0, function=self.pipeline.defaults.function)
         predictions = self.pipeline.iter_predictions([job.ref for job in jobs], options=options)
-        return [self._record(job, p, started) for job, p in zip(jobs, predictions, strict=True)]
+        records = [self._record(job, p, started) for job, p in zip(jobs, predictions, strict=True)]
+        if self.metrics is not None:
+            self.metrics.inflight.clear()  # every clip loaded has been through the model
+        return records
 
     def _record(self, job: Job, prediction: Prediction, started: float) -> ResultRecord:
         top_k = self.pipeline.defaults.top_k if job.top_k is None else job.top_k

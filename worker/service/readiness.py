@@ -2,13 +2,15 @@
 
 Celery logs "ready." as soon as its consumer starts, while pool children may still be loading
 their ONNX sessions. Children write a byte to a pipe made before the fork once their model is
-loaded; the parent counts the bytes before it says ``earmark: ready``.
+loaded; the parent counts the bytes before it says ``earmark: ready``, and only then does
+:meth:`ReadinessPipe.ready` (the worker's ``/healthz``) turn true.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import threading
 import time
 
 
@@ -17,6 +19,7 @@ class ReadinessPipe:
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
+        self._all_loaded = threading.Event()
 
     def report_loaded(self) -> None:
         """Called in a child once its model is loaded."""
@@ -34,7 +37,13 @@ class ReadinessPipe:
                 break
             if poller.poll(remaining * 1000):
                 seen += len(os.read(self._read, count - seen))
+        if seen >= count:
+            self._all_loaded.set()
         return seen
+
+    def ready(self) -> bool:
+        """Whether a :meth:`wait` has counted every child it waited for."""
+        return self._all_loaded.is_set()
 
     def close(self) -> None:
         """Close both ends (tests; a worker keeps its pipe for its whole life)."""

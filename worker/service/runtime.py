@@ -6,7 +6,10 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import tempfile
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from producer.broker import HEARTBEAT_S, Publisher
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
@@ -16,7 +19,10 @@ from producer.state.shared import SharedState, open_state
 from producer.stores import open_store
 from worker.pipeline import pipeline
 from worker.service.heartbeat import Heartbeat
+from worker.service.instruments import instrument
 from worker.service.jobs import JobRunner
+from worker.service.metrics import Metrics
+from worker.service.metrics_values import use_folder
 from worker.service.periodic import Periodic
 from worker.service.readiness import ReadinessPipe
 from worker.service.sweeper import Sweeper
@@ -47,6 +53,8 @@ class WorkerRuntime:
     publisher: Publisher
     state: SharedState
     heartbeat: Heartbeat
+    #: Where pool processes write their metrics (None: metrics are off).
+    metrics_folder: Path | None = None
     readiness: ReadinessPipe = field(default_factory=ReadinessPipe)
     _runner: JobRunner | None = None
 
@@ -59,12 +67,19 @@ class WorkerRuntime:
         # Clients made before the fork are safe in the children: redis-py's pools reconnect
         # in a process other than the one that made them.
         heartbeat = Heartbeat(connect(settings.broker_url), hold_s)
-        return cls(settings, processes, node_name, publisher, open_state(settings), heartbeat)
+        folder = None
+        if settings.metrics_port:
+            # Before the fork: every pool process writes its values into this one folder.
+            folder = Path(tempfile.mkdtemp(prefix="earmark-metrics-"))
+            use_folder(folder)
+        state = open_state(settings)
+        return cls(settings, processes, node_name, publisher, state, heartbeat, folder)
 
     def runner(self) -> JobRunner:
         """This process's job runner, with its warm ONNX session; built on first use."""
         if self._runner is None:
-            self._runner = build_runner(self.settings, self.state, self.node_name)
+            metrics = Metrics() if self.metrics_folder is not None else None
+            self._runner = build_runner(self.settings, self.state, self.node_name, metrics)
         return self._runner
 
     def load_model(self) -> None:
@@ -106,10 +121,18 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
-def build_runner(settings: Settings, state: SharedState, node_name: str) -> JobRunner:
-    """A runner for these settings: a warm pipeline, the results store and the shared state."""
+def build_runner(
+    settings: Settings, state: SharedState, node_name: str, metrics: Metrics | None = None
+) -> JobRunner:
+    """A runner for these settings: a warm pipeline, the results store and the shared state;
+    metered into `metrics` when given."""
+    started = time.perf_counter()
     classify = pipeline(settings=settings)
+    load_s = time.perf_counter() - started
     store = open_store(settings.results_url, ttl_s=settings.result_ttl_s)
     info = classify.model_info
     log.info("earmark: %s (%s) loaded in process %d", info.id, info.dtype, os.getpid())
-    return JobRunner(classify, store, state, worker=node_name)
+    if metrics is not None:
+        metrics.model_loaded(load_s)
+        instrument(classify, metrics)
+    return JobRunner(classify, store, state, worker=node_name, metrics=metrics)

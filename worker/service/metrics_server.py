@@ -1,0 +1,137 @@
+"""The worker's one HTTP endpoint, served by the parent: ``/metrics`` and ``/healthz``.
+
+``/metrics`` adds up what every pool process wrote into the metrics folder
+(worker/service/metrics_values.py) and reads the queue lengths and the dead-letter list from
+Redis at scrape time. ``/healthz`` answers 200 only once every pool process has its model
+loaded (worker/service/readiness.py), 503 before: a readiness probe keeps traffic off a worker
+that is still loading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import redis
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from producer.state.keys import DLQ_KEY
+
+log = logging.getLogger(__name__)
+
+#: A live gauge's file: ``gauge_livesum_PID.db``.
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
+
+
+class PoolCollector(MultiProcessCollector):
+    """The pool processes' values; a dead process's live gauges (its held bytes) dropped."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(None, path=str(folder))
+        self.folder = folder
+
+    def collect(self) -> Iterable[Metric]:
+        """Every value in the folder, after forgetting processes that are gone."""
+        for path in self.folder.glob("gauge_live*.db"):
+            match = _LIVE_FILE.fullmatch(path.name)
+            if match and not _alive(int(match.group(1))):
+                mark_process_dead(int(match.group(1)), str(self.folder))
+        return super().collect()  # type: ignore[no-any-return]
+
+
+class BrokerCollector:
+    """Gauges read from Redis at each scrape: queue lengths and dead letters."""
+
+    def __init__(self, broker: redis.Redis, queues: Sequence[str]) -> None:
+        self.broker = broker
+        self.queues = queues
+
+    def collect(self) -> Iterable[Metric]:
+        """Both gauges, or neither while Redis does not answer."""
+        pipe = self.broker.pipeline(transaction=False)
+        for queue in self.queues:
+            pipe.llen(queue)
+        pipe.llen(DLQ_KEY)
+        try:
+            *lengths, dead = pipe.execute()
+        except redis.RedisError as e:  # the broker may be restarting: the scrape still answers
+            log.warning("earmark: metrics: cannot read the broker: %s", e)
+            return []
+        queued = GaugeMetricFamily(
+            "earmark_queue_length", "Messages waiting in each queue.", labels=["queue"]
+        )
+        for queue, length in zip(self.queues, lengths, strict=True):
+            queued.add_metric([queue], length)
+        letters = GaugeMetricFamily("earmark_dead_letters", "Entries in the dead-letter list.")
+        letters.add_metric([], dead)
+        return [queued, letters]
+
+
+def registry_for(folder: Path, broker: redis.Redis, queues: Sequence[str]) -> CollectorRegistry:
+    """The registry ``/metrics`` shows: the pool's values and the broker's gauges."""
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(folder))
+    registry.register(BrokerCollector(broker, queues))
+    return registry
+
+
+def serve(
+    port: int, registry: CollectorRegistry, ready: Callable[[], bool]
+) -> ThreadingHTTPServer | None:
+    """Serve ``/metrics`` and ``/healthz`` on `port` (all interfaces) from a daemon thread; the
+    server, or None when the port is taken (logged: the worker runs on without the endpoint)."""
+    handler = type("Handler", (_Handler,), {"registry": registry, "ready": staticmethod(ready)})
+    try:
+        server = ThreadingHTTPServer(("", port), handler)
+    except OSError as e:
+        log.error("earmark: no /metrics or /healthz: port %d: %s", port, e)
+        return None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="earmark-metrics", daemon=True).start()
+    log.info("earmark: /metrics and /healthz on port %d", port)
+    return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    registry: CollectorRegistry
+    ready: Callable[[], bool]
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            if path == "/metrics":
+                self._send(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ready = self.ready()
+                self._send(200 if ready else 503, b"ready\n" if ready else b"loading\n")
+            else:
+                self._send(404, b"not found\n")
+
+    def _send(self, code: int, body: bytes, kind: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a scrape every few seconds is not worth a log line."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
