@@ -8,6 +8,7 @@ writes answers and events on its fd 4.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import shutil
@@ -54,18 +55,19 @@ def chromium() -> str:
 
 
 def open_page(url: str, expression: str, profile: Path, timeout_s: float = 30.0) -> PageVisit:
-    """Load `url`, evaluate `expression` (its JSON value is kept), take a screenshot."""
-    to_child, from_parent = os.pipe()
-    to_parent, from_child = os.pipe()
-    # Moved to fds 3 and 4 in the child; the originals closed there unless they are 3 or 4.
-    closes = " ".join(f"{fd}<&-" for fd in (to_child, from_child) if fd not in (3, 4))
-    shell = f'exec "$0" "$@" 3<&{to_child} 4>&{from_child} {closes}'
+    """Load `url`, evaluate `expression` (its JSON value is kept), take a screenshot; the
+    browser's own log goes to ``chromium.log`` beside `profile`."""
+    log = (profile.parent / "chromium.log").open("wb")
+    to_child, from_parent = _high(os.pipe())
+    to_parent, from_child = _high(os.pipe())
+    # The child's ends become its fds 3 and 4 (they are numbered 10 and up: no clash).
+    shell = f'exec "$0" "$@" 3<&{to_child} 4>&{from_child} {to_child}<&- {from_child}>&-'
     args = [chromium(), *FLAGS, f"--user-data-dir={profile}", "about:blank"]
     process = subprocess.Popen(
-        ["sh", "-c", shell, *args],
+        ["bash", "-c", shell, *args],  # bash: dash refuses fds above 9
         pass_fds=(to_child, from_child),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
     os.close(to_child)
     os.close(from_child)
@@ -77,6 +79,15 @@ def open_page(url: str, expression: str, profile: Path, timeout_s: float = 30.0)
         os.close(to_parent)
         process.kill()
         process.wait(timeout=10)
+        log.close()
+
+
+def _high(fds: tuple[int, int]) -> tuple[int, int]:
+    """The same pipe ends, renumbered to 10 or above (and not inherited unless passed)."""
+    moved = tuple(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in fds)
+    for fd in fds:
+        os.close(fd)
+    return moved[0], moved[1]
 
 
 class _Session:
