@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TextIO
 
 from rich.console import Console
@@ -121,10 +120,6 @@ class _CountsColumn(ProgressColumn):
         if status is None:
             return Text("waiting for the first count")
         return Text(describe_progress(status, task.fields.get("rate")).split(": ", 1)[1])
-
-
-#: What a waiting command calls with each poll's counters.
-OnStatus = Callable[[BatchStatus], None]
 
 
 def _duration(seconds: float) -> str:
