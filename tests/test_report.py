@@ -304,3 +304,19 @@ def test_a_real_worker_runs_report_equals_its_results(
     assert {code: e["count"] for code, e in data["errors"].items()} == {"not_found": 1}
     assert data["timings"]["infer_s"]["count"] == 4
     assert data["throughput"]["seconds"] is not None
+
+
+def test_a_report_from_a_folder_needs_no_ledger(tmp_path: Path) -> None:
+    """Given records in a folder and no Redis answering, the report still comes, without the
+    ledger's counters, and says why on stderr."""
+    records = make_records(20)
+    write(FileStore(tmp_path / "results"), records)
+    env = {
+        "EARMARK_RESULTS_URL": (tmp_path / "results").as_uri(),
+        "EARMARK_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+    }
+    done = run_earmark(env, "report", BATCH, "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["totals"]["records"] == 20 and data["totals"]["ledger"] is None
+    assert done.stderr.startswith("earmark: report without the ledger's counters")
