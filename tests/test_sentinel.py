@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.broker import broker_connection
+from producer.broker import Publisher, broker_connection, make_celery
 from producer.errors import ConfigError
+from producer.messages import CLASSIFY_TASK, INTERACTIVE_QUEUE
+from producer.settings import Settings
 from producer.state.redis import SentinelUrl, connect
 from producer.stores.redis import RedisStore
 from producer.stores.urls import open_store
@@ -34,7 +36,8 @@ FAILOVER_BOUND_S = 30.0
 #: Seconds every job has to finish after the failover: the messages the worker held come back
 #: after the visibility timeout (60 s) and kombu's restore interval (10 s).
 RUN_BOUND_S = 150.0
-JOBS = 60
+#: Enough that the worker is far from done when the primary is killed.
+JOBS = 200
 
 
 @dataclass
@@ -165,19 +168,24 @@ def test_a_bad_sentinel_url_is_a_config_error(url: str) -> None:
         broker_connection(url)
 
 
-def test_a_client_follows_the_failover(cluster: Cluster) -> None:
-    """A client of the Sentinel URL writes to the primary; with the primary killed, the same
-    client writes to the promoted replica once the sentinels name it."""
+def test_a_client_and_the_broker_follow_the_failover(cluster: Cluster) -> None:
+    """A client and a publisher of the Sentinel URLs write to the primary; with the primary
+    killed, the same client and app write to the promoted replica once the sentinels name it."""
     client = connect(cluster.url(1))
-    store = open_store(cluster.url(1))
-    assert isinstance(store, RedisStore)
+    assert isinstance(open_store(cluster.url(1)), RedisStore)
+    publisher = Publisher(make_celery(Settings(broker_url=cluster.url(0))))
     client.set("before", "1")
+    publisher.publish(CLASSIFY_TASK, {"job-before": {}})
+    primary = redis.Redis(port=cluster.primary.port)
+    assert primary.llen(INTERACTIVE_QUEUE) == 1
     assert redis.Redis(port=cluster.primary.port, db=1).get("before") == b"1"
 
     cluster.primary.stop()  # SIGKILL
     cluster.wait_for_master(cluster.replica.port)
     client.set("after", "1")  # its connection broke: it asks the sentinels again
+    publisher.publish(CLASSIFY_TASK, {"job-after": {}})
     assert redis.Redis(port=cluster.replica.port, db=1).mget("before", "after") == [b"1", b"1"]
+    assert redis.Redis(port=cluster.replica.port).llen(INTERACTIVE_QUEUE) == 2
 
 
 def test_a_worker_run_survives_a_failover(
@@ -195,7 +203,9 @@ def test_a_worker_run_survives_a_failover(
     clips = sorted(str(p) for p in GOLDEN_AUDIO.glob("*.wav"))
     refs = [clips[i % len(clips)] for i in range(JOBS)]
     batch = client.submit_many(refs, bulk=False).batch_id
+    deadline = time.monotonic() + RUN_BOUND_S
     while client.status(batch).done < 5:
+        assert time.monotonic() < deadline, worker.log.read_text(errors="replace")[-3000:]
         time.sleep(0.05)
 
     cluster.primary.stop()  # SIGKILL, mid-run
