@@ -20,6 +20,7 @@ from kombu.exceptions import OperationalError
 from producer.errors import BrokerError
 from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE_QUEUE
 from producer.settings import Settings
+from producer.state.redis import SentinelUrl, is_sentinel_url
 
 #: Seconds a delivered, unacknowledged message stays invisible before it is put back on its queue.
 #: Short, so that a crashed worker's messages come back within about a minute and a half; live
@@ -48,16 +49,29 @@ def queues() -> list[Queue]:
     ]
 
 
+def broker_connection(url: str) -> tuple[str, dict[str, Any]]:
+    """kombu's URL for `url` and its transport options (a Sentinel URL's ``master_name``).
+
+    kombu cannot take ``master_name`` in the URL (its query becomes connection arguments), so a
+    ``sentinel://…?master_name=NAME`` URL hands it over as the transport option kombu reads.
+    """
+    if not is_sentinel_url(url):
+        return url, dict(TRANSPORT_OPTIONS)
+    parsed = SentinelUrl.parse(url)
+    return parsed.kombu_url(), {**TRANSPORT_OPTIONS, "master_name": parsed.master_name}
+
+
 def make_celery(settings: Settings, name: str = "earmark") -> Celery:
     """A Celery app on the configured broker that sends and accepts JSON only (never pickle)."""
-    app = Celery(name, broker=settings.broker_url)
+    url, transport_options = broker_connection(settings.broker_url)
+    app = Celery(name, broker=url)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
         result_backend=None,  # results go to the results store, one record per reference
         task_ignore_result=True,
-        broker_transport_options=TRANSPORT_OPTIONS,
+        broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         task_queues=queues(),
         task_routes={task: {"queue": queue} for task, queue in TASK_QUEUES.items()},

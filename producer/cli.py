@@ -80,11 +80,13 @@ def _missing_extra(name: str, error: ImportError) -> Callable[[], None]:
 def main() -> None:
     """Run the command line."""
     from producer.commands import dlq, enqueue, results, status
+    from producer.report.command import report
 
     app.add_typer(dlq, name="dlq")
     app.command()(enqueue)
     app.command()(results)
     app.command()(status)
+    app.command()(report)
     _register_plugins()
     try:
         app()

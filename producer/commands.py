@@ -27,6 +27,7 @@ from producer.client import Client, Submission
 from producer.errors import WaitTimedOut
 from producer.ids import check_batch_id, new_batch_id
 from producer.messages import Job, check_top_k
+from producer.progress import LiveBar, PlainLines
 from producer.records import ResultRecord
 from producer.redact import redact_ref
 from producer.sources import (
@@ -39,7 +40,7 @@ from producer.sources import (
 )
 from producer.state.ledger import BatchStatus
 from producer.stores.aws import make_s3_client
-from producer.watch import describe
+from producer.watch import Watch, describe
 
 
 def enqueue(
@@ -78,10 +79,8 @@ def enqueue(
         raise
     _print_json({"batch_id": submission.batch_id, "jobs": submission.jobs})
     if wait:
-        waiting = client.iter_results(
-            submission.batch_id, wait=True, timeout=timeout, on_stall=_say_stalled
-        )
-        raise typer.Exit(1 if _print_records(waiting) else 0)
+        watch = client.watch(submission.batch_id, timeout=timeout, on_stall=_say_stalled)
+        raise typer.Exit(1 if _wait_for_records(watch) else 0)
 
 
 def results(
@@ -108,16 +107,34 @@ def status(
     watch: Annotated[bool, typer.Option(help="print the counters as they change")] = False,
     timeout: Annotated[float | None, typer.Option(help="stop watching after S seconds")] = None,
 ) -> None:
-    """Print {"batch_id", "total", "done", "failed", "pending"}; with --watch, every change."""
+    """Print {"batch_id", "total", "done", "failed", "pending"}; with --watch, every change
+    (a live bar on a terminal, then the last counters)."""
     client = Client()
     if not watch:
         _print_json(client.status(batch_id).model_dump())
         return
+    statuses = client.watch(batch_id, timeout=timeout, on_stall=_say_stalled).statuses()
+    if sys.stdout.isatty():
+        with LiveBar(sys.stdout, transient=False) as bar:
+            for current in statuses:
+                bar.update(current)
+        _print_json(current.model_dump())
+        return
     last = None
-    for current in client.watch(batch_id, timeout=timeout, on_stall=_say_stalled).statuses():
+    for current in statuses:
         if current != last:
             _print_json(current.model_dump())
             last = current
+
+
+def _wait_for_records(watch: Watch) -> bool:
+    """Print each record as it lands, with the batch's progress on stderr; True if any failed."""
+    if not sys.stderr.isatty():
+        watch.on_status = PlainLines(sys.stderr).update
+        return _print_records(watch.records())
+    with LiveBar(sys.stderr, transient=True) as bar:
+        watch.on_status = bar.update
+        return _print_records(watch.records())
 
 
 def _say_stalled(current: BatchStatus, quiet_s: float) -> None:

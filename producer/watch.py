@@ -39,6 +39,8 @@ class Watch:
     read: Callable[[], Iterator[ResultRecord]]
     timeout_s: float | None = None
     on_stall: OnStall | None = None
+    #: Told the counters of every poll (a progress bar); set by the command that waits.
+    on_status: Callable[[BatchStatus], None] | None = None
     poll_s: float = POLL_S
     stall_s: float = STALL_S
     _started: float = field(default_factory=time.monotonic)
@@ -60,6 +62,8 @@ class Watch:
         done, moved = -1, time.monotonic()
         while True:
             current = self.status()
+            if self.on_status is not None:
+                self.on_status(current)
             yield current
             if current.pending == 0:
                 return

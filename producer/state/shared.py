@@ -14,7 +14,7 @@ from producer.state.attempts import Attempts
 from producer.state.dlq import DeadLetters
 from producer.state.ledger import Ledger
 from producer.state.outstanding import Outstanding
-from producer.state.redis import connect
+from producer.state.redis import connect, is_redis_url
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class SharedState:
 def ledger_url(settings: Settings) -> str:
     """The Redis of the ledger and the booked messages."""
     results = settings.results_url
-    return results if results.lower().startswith("redis") else settings.broker_url
+    return results if is_redis_url(results) else settings.broker_url
 
 
 def open_state(settings: Settings) -> SharedState:

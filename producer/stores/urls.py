@@ -5,6 +5,7 @@ URL                      store
 =======================  =============================================================
 ``redis://…/db``         :class:`RedisStore`: a key per job, expiring after ``ttl_s``
 ``rediss://…/db``        the same over TLS
+``sentinel://…``         the same on the master that Redis Sentinels name (``master_name``)
 ``s3://bucket/prefix``   :class:`S3Store`: per-job objects and per-chunk JSON-lines shards
 ``file:///abs/dir``      :class:`FileStore`: the S3 layout in a folder, written atomically
 =======================  =============================================================
@@ -19,7 +20,7 @@ import redis
 from producer.errors import ConfigError, InvalidReference
 from producer.refs import split_url
 from producer.state.keys import DEFAULT_TTL_S
-from producer.state.redis import connect
+from producer.state.redis import connect, is_sentinel_url
 from producer.stores.aws import S3Client, make_s3_client
 from producer.stores.base import ResultsStore
 from producer.stores.files import FileStore
@@ -35,6 +36,8 @@ def open_store(
     s3_client: S3Client | None = None,
 ) -> ResultsStore:
     """The results store for `url`; clients are built from the URL unless passed in."""
+    if is_sentinel_url(url):  # several ;-separated URLs: connect() takes them apart
+        return RedisStore(redis_client or connect(url), ttl_s=ttl_s)
     try:
         parts = split_url(url)
     except InvalidReference as e:
@@ -51,7 +54,7 @@ def open_store(
     # Only the scheme is echoed: the rest of a URL may hold a password.
     raise ConfigError(
         f"unsupported results store URL scheme {scheme!r}: "
-        "use redis://, rediss://, s3://bucket/prefix or file:///absolute/dir"
+        "use redis://, rediss://, sentinel://, s3://bucket/prefix or file:///absolute/dir"
     )
 
 
