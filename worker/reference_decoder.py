@@ -94,13 +94,26 @@ class _Decoding:
         with source:
             if not source.streams.audio:
                 raise DecodeFailed(f"{container}: no audio stream")
+            stream = source.streams.audio[0]
+            self._check_claim(container, stream.duration, stream.time_base)
             try:
-                for frame in source.decode(source.streams.audio[0]):
+                for frame in source.decode(stream):
                     self._push(frame)
             except av.FFmpegError:
                 pass  # like ffmpeg: a corrupt or truncated tail ends the stream
         self._drain(flush=True)
         return self._result(container)
+
+    def _check_claim(self, container: str, duration: int | None, time_base: Any) -> None:
+        """Refuse before decoding when the header claims more than the cap.
+
+        Not for WAV: read as a pipe its length is the data chunk's size field, which lies in
+        both directions, so WAV is held to the cap while decoding only.
+        """
+        if container == "wav" or duration is None or time_base is None:
+            return
+        if float(duration * time_base) > self.max_seconds:
+            raise TooLarge(f"longer than {self.max_seconds:g} s (the header says so)")
 
     def _push(self, frame: AudioFrame) -> None:
         channels = len(frame.layout.channels)
