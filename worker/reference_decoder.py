@@ -134,8 +134,6 @@ class _Decoding:
         self._drain(flush=False)
 
     def _drain(self, *, flush: bool) -> None:
-        import av
-
         if self.graph is None:
             return
         if flush:
@@ -143,12 +141,8 @@ class _Decoding:
         while True:
             try:
                 out = self.graph.pull()
-            except (BlockingIOError, EOFError, av.EOFError):
+            except (BlockingIOError, EOFError):  # PyAV's EAGAIN and AVERROR_EOF subclass these
                 return
-            except av.FFmpegError as e:
-                if getattr(e, "errno", None) in (11, 541478725):  # EAGAIN, AVERROR_EOF
-                    return
-                raise
             self.blocks.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
 
     def _check_source(self, rate: int, channels: int) -> None:
