@@ -75,6 +75,13 @@ FIXTURES = (
     Fixture("wav_lies_short_48k_mono_2s.wav", 48_000, 1, 2.0, ("-c:a", "pcm_s16le"), "short"),
 )
 
+#: Files made by joining two fixtures' bytes: (name, first, second). A stream whose rate and
+#: layout change midway (the CLI rebuilds its filter graph there; so does the reference decoder).
+CHAINED = (
+    ("mp3_chained_44k_stereo_then_8k_mono.mp3", "mp3_cbr_44k_stereo_3s.mp3",
+     "mp3_noxing_8k_mono_1s.mp3"),
+)  # fmt: skip
+
 #: In-memory arrays at other rates: (file name, rate, seconds); stored as float32 WAV.
 ARRAYS = (
     ("array_8k_1s.wav", 8_000, 1.0),
@@ -137,6 +144,11 @@ def make_fixtures(seed: int) -> list[Path]:
             if fixture.lie:
                 lie_about_length(out, fixture.lie)
             paths.append(out)
+    for name, first, second in CHAINED:
+        (AUDIO_DIR / name).write_bytes(
+            (AUDIO_DIR / first).read_bytes() + (AUDIO_DIR / second).read_bytes()
+        )
+        paths.append(AUDIO_DIR / name)
     for name, rate, seconds in ARRAYS:
         write_float_wav(AUDIO_DIR / name, signal(rng, rate, 1, seconds)[:, 0], rate)
     return paths

@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:
 from scripts.fidelity_fixtures import (  # noqa: E402
     ARRAYS,
     AUDIO_DIR,
+    CHAINED,
     FIXTURE_DIR,
     FIXTURES,
     make_fixtures,
@@ -130,8 +131,9 @@ def family_scores(spec: Any, clip_waves: list[np.ndarray], paths: list[Path]) ->
     _check_same_model(pipe, spec.name)
     scores: dict[str, Any] = {}
     fixed = type(extractor).__name__.startswith(("AST", "Whisper"))
-    for fixture, path in zip(FIXTURES, paths, strict=True):
-        if fixed or fixture.seconds <= LONG_S:
+    seconds = [f.seconds for f in FIXTURES] + [4.0 for _ in CHAINED]
+    for length, path in zip(seconds, paths, strict=True):
+        if fixed or length <= LONG_S:
             scores[path.name] = _scores(pipe(str(path), top_k=None))
     for name, _rate, _seconds in ARRAYS:
         x, rate = sf.read(AUDIO_DIR / name, dtype="float32")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -310,3 +312,9 @@ def test_sinc_resample_is_torchaudios_kernel_and_length() -> None:
     np.testing.assert_allclose(down[50:-50], expected[50:-50], atol=2e-3)
     kernel, width = sinc_kernel(441, 160)
     assert kernel.shape == (160, 2 * width + 441) and width == math.ceil(6 * 441 / (160 * 0.99))
+
+
+def test_pyav_is_imported_on_the_first_file_not_at_start_up() -> None:
+    """Given a fresh interpreter, loading the pipeline's modules leaves PyAV (~17 MB) unloaded."""
+    code = "import sys, worker.pipeline, worker.inputs; sys.exit('av' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

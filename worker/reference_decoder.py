@@ -97,10 +97,15 @@ class _Decoding:
             stream = source.streams.audio[0]
             self._check_claim(container, stream.duration, stream.time_base)
             try:
-                for frame in source.decode(stream):
-                    self._push(frame)
+                for packet in source.demux(stream):
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError:
+                        continue  # like the CLI: a packet that fails to decode is skipped
+                    for frame in frames:
+                        self._push(frame)
             except av.FFmpegError:
-                pass  # like ffmpeg: a corrupt or truncated tail ends the stream
+                pass  # like the CLI: a demuxer error (a corrupt or truncated tail) ends the input
         self._drain(flush=True)
         return self._result(container)
 
