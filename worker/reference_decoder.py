@@ -63,8 +63,8 @@ def decode_reference(
         except DecodeFailed:
             if container != "mov":
                 raise
-            # A pipe cannot reach a moov box written after the samples; the reference fails
-            # there ("no samples"), so a seekable read is strictly more, never different.
+            # PyAV's forward-only reader cannot reach a moov box written after the samples,
+            # which the CLI's pipe does reach: a seekable read gives the CLI's samples there.
             return _Decoding(target_rate, max_seconds).run(io.BytesIO(data), container)
     except EarmarkError:
         raise
