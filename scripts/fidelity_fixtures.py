@@ -71,6 +71,8 @@ FIXTURES = (
         1.0,
         ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"),
     ),
+    # No +faststart: the index (moov) follows the samples, as many phones write it.
+    Fixture("m4a_moov_last_22k_mono_1s.m4a", 22_050, 1, 1.0, ("-c:a", "aac", "-b:a", "32k")),
     Fixture("wav_lies_long_16k_stereo_1s.wav", 16_000, 2, 1.0, ("-c:a", "pcm_s16le"), "long"),
     Fixture("wav_lies_short_48k_mono_2s.wav", 48_000, 1, 2.0, ("-c:a", "pcm_s16le"), "short"),
 )
