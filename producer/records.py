@@ -59,6 +59,8 @@ class AudioInfo(_Record):
     sample_rate: int
     channels: int
     truncated: bool = False
+    #: Which decoder made the samples (EARMARK_DECODER): "reference" or "fast".
+    decoder: Literal["reference", "fast"] | None = None
 
 
 class Timings(_Record):

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9808, ge=0, le=65535)
     #: How files become samples: `reference` = the transformers pipeline's ffmpeg decode,
     #: downmix and resample; `fast` = libsndfile + soxr.
-    decoder: Literal["reference", "fast"] = "fast"
+    decoder: Literal["reference", "fast"] = "reference"
     #: ONNX Runtime execution providers in order of preference, comma-separated.
     providers: str = "CPUExecutionProvider"
     #: A provider this onnxruntime cannot give: false stops with a config error (exit 2), true

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from hypothesis import strategies as st
 
 from producer.errors import DecodeFailed, EarmarkError, TooLarge, UnsupportedFormat
 from tests.corpus import CORPUS, Clip, encode, encode_soundfile, signal, wav_header, write_corpus
-from worker.audio import DecodedAudio, decode_audio, resample, to_mono
+from worker.audio import DecodedAudio, decode_audio, resample, sniff_container, to_mono
 from worker.downmix import mono_gains
+from worker.reference_decoder import decode_reference
+from worker.sinc_resample import sinc_kernel, sinc_resample
 
 SQRT1_2 = math.sqrt(0.5)
 #: Largest difference allowed between our mono mix and libswresample's: float32 rounding only.
@@ -235,3 +239,82 @@ def test_mutated_files_only_ever_raise_earmark_errors(data: bytes) -> None:
     except EarmarkError:
         return
     assert audio.samples.dtype == np.float32 and np.isfinite(audio.samples).all()
+
+
+# The reference decoder (EARMARK_DECODER=reference) under the same hostile inputs.
+
+
+def _reference(data: bytes, max_seconds: float = 60) -> np.ndarray:
+    ref = decode_reference(data, sniff_container(data), target_rate=16_000, max_seconds=max_seconds)
+    return ref.waveform
+
+
+def test_reference_does_not_allocate_a_lying_headers_claim() -> None:
+    samples = (signal(Clip("x", seconds=0.1)) * 32767).astype("<i2").tobytes()
+    data = wav_header(16_000, 1, 2**32 - 2) + samples
+    tracemalloc.start()
+    try:
+        waveform = _reference(data, max_seconds=600_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert waveform.shape == (1600,)
+    assert peak < 32 * 2**20
+
+
+def test_reference_enforces_max_seconds_while_streaming(corpus: dict[str, Path]) -> None:
+    thirty = corpus["flac_8k_30s.flac"].read_bytes()
+    assert _reference(thirty, max_seconds=30).size == 30 * 16_000
+    with pytest.raises(TooLarge):
+        _reference(thirty, max_seconds=29.9)
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "error"),
+    [(500, 1, DecodeFailed), (1_000_000, 1, DecodeFailed), (16_000, 40, UnsupportedFormat)],
+)
+def test_reference_refuses_implausible_headers(
+    rate: int, channels: int, error: type[Exception]
+) -> None:
+    data = wav_header(rate, channels, 4000) + bytes(4000)
+    with pytest.raises((error, DecodeFailed)):
+        _reference(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n", b"ffconcat version 1.0\nfile /etc/passwd\n"],
+)
+def test_reference_never_hands_playlists_to_ffmpeg(data: bytes) -> None:
+    with pytest.raises(UnsupportedFormat):
+        _reference(data)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@given(data=mutated())
+def test_mutated_files_only_ever_raise_earmark_errors_in_the_reference(data: bytes) -> None:
+    try:
+        waveform = _reference(data, max_seconds=5)
+    except EarmarkError:
+        return
+    assert waveform.dtype == np.float32 and np.isfinite(waveform).all()
+
+
+def test_sinc_resample_is_torchaudios_kernel_and_length() -> None:
+    """Given 0.5 s at 44.1 kHz, the array resampler keeps the band and torchaudio's length
+    (ceil(new * n / orig)) and its kernel shape (new, 2 * width + orig)."""
+    tone = to_mono(signal(Clip("x", rate=44_100, seconds=0.5)))
+    np.testing.assert_array_equal(sinc_resample(tone, 44_100, 44_100), tone)
+    down = sinc_resample(tone, 44_100, 16_000)
+    assert down.dtype == np.float32 and down.size == math.ceil(160 * tone.size / 441)
+    expected = to_mono(signal(Clip("x", seconds=0.5)))
+    np.testing.assert_allclose(down[50:-50], expected[50:-50], atol=2e-3)
+    kernel, width = sinc_kernel(441, 160)
+    assert kernel.shape == (160, 2 * width + 441) and width == math.ceil(6 * 441 / (160 * 0.99))
+
+
+def test_pyav_is_imported_on_the_first_file_not_at_start_up() -> None:
+    """Given a fresh interpreter, loading the pipeline's modules leaves PyAV (~17 MB) unloaded."""
+    code = "import sys, worker.pipeline, worker.inputs; sys.exit('av' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

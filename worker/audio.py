@@ -10,18 +10,27 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import soundfile as sf
 import soxr
-from av.audio.frame import AudioFrame
-from av.audio.stream import AudioStream
 
 from producer.errors import DecodeFailed, EarmarkError, TooLarge, UnsupportedFormat
 from worker.downmix import MAX_CHANNELS, container_layout, known_layout, to_mono
 
-__all__ = ["MAX_CHANNELS", "DecodedAudio", "decode_audio", "resample", "to_mono"]
+if TYPE_CHECKING:  # PyAV is imported when first needed: it costs ~17 MB per process
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
+
+__all__ = [
+    "MAX_CHANNELS",
+    "DecodedAudio",
+    "decode_audio",
+    "resample",
+    "sniff_container",
+    "to_mono",
+]
 
 #: Lowest sample rate accepted, in Hz; below this a header is broken, not audio.
 MIN_SAMPLE_RATE = 1_000
@@ -123,7 +132,7 @@ def _decode(data: bytes, max_seconds: float) -> DecodedAudio:
     partial, sf_error = _read_soundfile(data, max_seconds)
     if partial is not None and sf_error is None:
         return partial
-    container = _sniff(data)
+    container = sniff_container(data)
     if container is not None:
         try:
             return _read_pyav(data, container, max_seconds)
@@ -159,7 +168,7 @@ def _read_soundfile(
         return audio, None if audio is not None else DecodeFailed("no samples")
 
 
-def _sniff(data: bytes) -> str | None:
+def sniff_container(data: bytes) -> str | None:
     """The ffmpeg demuxer for these bytes, from magic numbers, or None.
 
     ffmpeg is only ever handed a demuxer picked here: its own probing would also reach playlist
@@ -183,6 +192,8 @@ def _sniff(data: bytes) -> str | None:
 
 def _read_pyav(data: bytes, container: str, max_seconds: float) -> DecodedAudio:
     """Decode with ffmpeg's libraries through PyAV; a truncated stream keeps what decoded."""
+    import av
+
     try:
         # Tags are not needed; "replace" keeps undecodable ones from failing the open.
         source = av.open(io.BytesIO(data), "r", format=container, metadata_errors="replace")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -13,11 +13,15 @@ from producer.errors import DecodeFailed, InvalidReference, TooLarge
 from producer.records import AudioInfo
 from producer.refs import parse_ref
 from producer.retry import DEFAULT_RETRY, RetryPolicy
-from worker.audio import DecodedAudio, decode_audio, resample, to_mono
+from worker.audio import DecodedAudio, decode_audio, resample, sniff_container, to_mono
 from worker.fetch import FetcherProtocol
+from worker.reference_decoder import ReferenceAudio, decode_reference
+from worker.sinc_resample import sinc_resample
 
 #: What the in-process API accepts as one input.
 AudioInput = str | bytes | bytearray | IO[bytes] | Mapping[str, Any] | np.ndarray
+#: How inputs become samples (EARMARK_DECODER): the pipeline's own way, or libsndfile + soxr.
+DecoderChoice = Literal["reference", "fast"]
 
 
 @dataclass(frozen=True)
@@ -43,26 +47,53 @@ class ClipLoader:
     fetch_timeout_s: float = 300.0
     #: Fetches that fail for a reason that may pass (timeouts, 5xx, SlowDown) are tried again.
     retry: RetryPolicy = DEFAULT_RETRY
+    #: `reference`: files through ffmpeg's decoders and resampler, arrays through torchaudio's
+    #: sinc resampler, as the transformers pipeline does; `fast`: libsndfile and soxr.
+    decoder: DecoderChoice = "reference"
 
     def load(self, item: AudioInput) -> Clip:
         """Fetch (for references), decode, downmix and resample one input."""
         started = time.perf_counter()
         if isinstance(item, Mapping | np.ndarray):
             decoded = _from_array(item, self.sampling_rate, self.max_seconds)
-            fetched = started
-        else:
-            data = self._read(item)
-            fetched = time.perf_counter()
-            decoded = decode_audio(data, max_seconds=self.max_seconds)
+            return self._clip(decoded, started, started)
+        data = self._read(item)
+        fetched = time.perf_counter()
+        if self.decoder == "fast":
+            return self._clip(decode_audio(data, max_seconds=self.max_seconds), started, fetched)
+        ref = decode_reference(
+            data,
+            sniff_container(data),
+            target_rate=self.sampling_rate,
+            max_seconds=self.max_seconds,
+        )
+        return self._reference_clip(ref, started, fetched)
+
+    def _clip(self, decoded: DecodedAudio, started: float, fetched: float) -> Clip:
+        """Downmix with ffmpeg's matrix, then resample with the chosen decoder's resampler."""
         mono = to_mono(decoded.samples, decoded.layout)
-        mono = resample(mono, decoded.sample_rate, self.sampling_rate)
+        if self.decoder == "fast":
+            mono = resample(mono, decoded.sample_rate, self.sampling_rate)
+        else:
+            mono = sinc_resample(mono, decoded.sample_rate, self.sampling_rate)
         audio = AudioInfo(
             duration_s=round(decoded.duration_s, 6),
             sample_rate=decoded.sample_rate,
             channels=decoded.channels,
+            decoder=self.decoder,
         )
         done = time.perf_counter()
         return Clip(mono, audio, fetch_s=fetched - started, decode_s=done - fetched)
+
+    def _reference_clip(self, ref: ReferenceAudio, started: float, fetched: float) -> Clip:
+        audio = AudioInfo(
+            duration_s=round(ref.duration_s, 6),
+            sample_rate=ref.sample_rate,
+            channels=ref.channels,
+            decoder="reference",
+        )
+        done = time.perf_counter()
+        return Clip(ref.waveform, audio, fetch_s=fetched - started, decode_s=done - fetched)
 
     def _read(self, item: AudioInput) -> bytes:
         if isinstance(item, str):
