@@ -129,11 +129,14 @@ def test_a_hub_that_is_down_is_one_clear_error_and_the_worker_never_gets_ready(
         why = f"cannot fetch config.json of {REPO_ID}@main: the Hub at {down} cannot be reached"
         wait_for(lambda: why in worker.log.read_text(errors="replace"), 30, "the model error")
         time.sleep(1)  # time enough to say "ready" had the parent counted the child as loaded
+        # A supervisor's SIGTERM stops a worker still waiting for a model that never loads.
+        os.kill(worker.process.pid, signal.SIGTERM)
+        stopped = worker.process.wait(timeout=60)
     finally:
-        # SIGKILL: a parent waiting for a child that never loads answers SIGTERM only once its
-        # readiness wait (300 s) ends.
-        os.killpg(worker.process.pid, signal.SIGKILL)
-        worker.process.wait()
+        if worker.process.poll() is None:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+            worker.process.wait()
+    assert stopped == 0
     assert "earmark: ready" not in worker.log.read_text(errors="replace")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

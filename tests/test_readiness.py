@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from worker.service.readiness import ReadinessPipe
 
@@ -26,4 +27,14 @@ def test_wait_gives_up_on_children_that_never_report() -> None:
     pipe = ReadinessPipe()
     pipe.report_loaded()
     assert pipe.wait(2, timeout_s=0.2) == 1
+    pipe.close()
+
+
+def test_wait_ends_when_the_worker_is_stopping() -> None:
+    # Given a child that never reports, when a shutdown begins, the wait ends at once.
+    pipe = ReadinessPipe()
+    started = time.monotonic()
+    assert pipe.wait(1, timeout_s=30, stopping=lambda: time.monotonic() - started > 0.2) == 0
+    assert time.monotonic() - started < 5
+    assert not pipe.ready()
     pipe.close()

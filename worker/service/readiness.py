@@ -12,6 +12,10 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
+
+#: Seconds between looks at whether the worker is being stopped while it waits.
+_STOP_CHECK_S = 0.5
 
 
 class ReadinessPipe:
@@ -25,14 +29,17 @@ class ReadinessPipe:
         """Called in a child once its model is loaded."""
         os.write(self._write, b"+")
 
-    def wait(self, count: int, timeout_s: float) -> int:
-        """How many children reported within ``timeout_s`` (at most ``count``)."""
+    def wait(
+        self, count: int, timeout_s: float, stopping: Callable[[], bool] = lambda: False
+    ) -> int:
+        """How many children reported within ``timeout_s`` (at most ``count``), or before
+        ``stopping()`` turned true: a SIGTERM must not wait out a model that never loads."""
         deadline = time.monotonic() + timeout_s
         poller = select.poll()  # not select(): it fails on descriptors past 1024
         poller.register(self._read, select.POLLIN)
         seen = 0
-        while seen < count:
-            remaining = deadline - time.monotonic()
+        while seen < count and not stopping():
+            remaining = min(deadline - time.monotonic(), _STOP_CHECK_S)
             if remaining <= 0:
                 break
             if poller.poll(remaining * 1000):

@@ -89,7 +89,9 @@ class WorkerRuntime:
 
     def start_serving(self) -> None:
         """In the parent: wait for every child's model, then start heartbeats and sweeps."""
-        loaded = self.readiness.wait(self.processes, PROCESS_START_TIMEOUT_S)
+        loaded = self.readiness.wait(self.processes, PROCESS_START_TIMEOUT_S, _stopping)
+        if _stopping():
+            return  # a warm or cold shutdown began while the models loaded
         if loaded < self.processes:
             log.error("earmark: only %d of %d processes loaded the model", loaded, self.processes)
         else:
@@ -107,6 +109,13 @@ class WorkerRuntime:
         broker = connect(self.settings.broker_url)
         queues = [INTERACTIVE_QUEUE, BULK_QUEUE]
         return Sweeper(broker, self.state.outstanding, republish, queues)
+
+
+def _stopping() -> bool:
+    """Whether Celery's signal handlers have asked this worker to stop."""
+    from celery.worker import state
+
+    return state.should_stop is not None or state.should_terminate is not None
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
