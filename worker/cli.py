@@ -128,7 +128,9 @@ def optimize(
     out: Annotated[
         Path | None, typer.Option(help="write into a copy of the model folder here")
     ] = None,
-    quant_format: Annotated[str, typer.Option("--format", help="qdq or qoperator")] = "qdq",
+    quant_format: Annotated[
+        str, typer.Option("--format", help="qoperator or qdq")
+    ] = StaticQuantization.quant_format,
     convolutions: Annotated[
         bool, typer.Option(help="quantize the convolutional front end too")
     ] = False,
@@ -136,7 +138,7 @@ def optimize(
 ) -> None:
     """Write a static int8 graph (dtype int8) calibrated on a manifest's clips; print its path."""
     if quant_format not in get_args(QuantFormat):
-        raise ConfigError("--format is qdq or qoperator")
+        raise ConfigError("--format is qoperator or qdq")
     if max_clips < 1:
         raise ConfigError("--max-clips must be at least 1")
     settings = Settings()
