@@ -21,6 +21,7 @@ from worker.classifier import Classifier
 from worker.hub import resolve_model
 from worker.optimize import STATIC_INT8_NAME, StaticQuantization, optimize
 
+ROOT = Path(__file__).resolve().parents[1]
 #: Calibration clips: lengths, sample rates and channels vary, as traffic does.
 #: Forty-eight: with twelve, one held-out clip went past a calibrated range and moved a logit by
 #: 3.9 (measured).
@@ -28,7 +29,8 @@ CALIBRATION = [(0.6, 16000, 1), (1.0, 44100, 2), (1.3, 8000, 1), (0.9, 22050, 1)
 #: Held-out clip lengths (samples at 16 kHz), mixed, each several times so that batches form.
 HELD_OUT_LENGTHS = [8000, 16000, 12000, 16000, 8000, 20000] * 4
 #: Most a static int8 logit may move from fp32 on this random-weight model, and the mean move
-#: (measured: 0.54 and 0.11; its fp32 logits span -7.4 to 12.8, and q8 moves them up to 0.73).
+#: (measured: 0.54 and 0.056 with QOperator, 0.11 with QDQ; its fp32 logits span -7.4 to 12.8,
+#: and q8 moves them up to 0.73).
 MAX_LOGIT_CHANGE = 1.0
 MEAN_LOGIT_CHANGE = 0.25
 #: Batch 1 against batch 16: fixed scales leave only float rounding.
@@ -115,7 +117,12 @@ def test_scores_stay_near_fp32(int8_model: Path) -> None:
     change = np.abs(int8_logits - fp32_logits)
     assert 0 < change.max() <= MAX_LOGIT_CHANGE  # quantized (it moved), and near
     assert change.mean() <= MEAN_LOGIT_CHANGE
-    assert (int8_logits.argmax(1) == fp32_logits.argmax(1)).all()
+    # Random weights leave some top-2 logits close: top-1 must hold only where fp32's margin is
+    # more than two bounds wide (2 of these 24 clips flip; their margins are 0.08 and 0.11).
+    top2 = np.sort(fp32_logits, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * MAX_LOGIT_CHANGE
+    assert clear.sum() >= len(clips) // 4  # 8 of 24 here
+    assert (int8_logits.argmax(1) == fp32_logits.argmax(1))[clear].all()
 
 
 def test_the_int8_dtype_labels_files_end_to_end(int8_model: Path, calibration: Path) -> None:
@@ -170,3 +177,17 @@ def test_a_bad_manifest_or_model_is_a_usage_error(
     assert done.returncode == 2, done.stderr
     assert expected in done.stderr and "Traceback" not in done.stderr
     assert not (model / STATIC_INT8_NAME).exists()
+
+
+def test_the_demo_models_int8_graph_labels_its_samples_as_fp32_does() -> None:
+    """The shipped graph (`make demo-int8`) batches, and gives every sample fp32's label."""
+    demo = str(ROOT / "models" / "earmark-kws-demo")
+    samples = sorted((ROOT / "samples").glob("*.wav"))
+    clips = [sf.read(path, dtype="float32")[0] for path in samples]
+    int8 = Classifier(resolve_model(demo, dtype="int8"))
+    fp32 = Classifier(resolve_model(demo, dtype="fp32"))
+    assert int8.mode is fp32.mode is BatchMode.BUCKET
+    int8_logits, fp32_logits = _logits(int8, clips, 16), _logits(fp32, clips, 16)
+    assert list(int8_logits.argmax(1)) == list(fp32_logits.argmax(1))
+    assert [int8.labels[i] for i in int8_logits.argmax(1)] == [p.stem for p in samples]
+    assert np.abs(int8_logits - _logits(int8, clips, 1)).max() <= BATCH_TOLERANCE
