@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from producer.errors import ConfigError, EarmarkError, ModelError
+from producer.errors import ConfigError, EarmarkError, InvalidReference, ModelError
 from producer.settings import Settings
 from producer.sources import from_manifest
 from worker.classifier import Classifier
@@ -60,6 +60,8 @@ def optimize(
     folder) or, without ``out``, into the model's own folder; the graph's path."""
     settings = settings or Settings()
     options = options or StaticQuantization()
+    if not manifest.is_file():  # before anything is copied
+        raise ConfigError(f"calibration manifest {manifest} is not a file")
     folder = target_folder(model, out, settings)
     pipe = pipeline(model=str(folder), dtype="fp32", settings=settings)
     feeds = calibration_feeds(pipe, manifest, options.max_clips)
@@ -89,8 +91,6 @@ def calibration_feeds(
     pipe: AudioClassificationPipeline, manifest: Path, max_clips: int
 ) -> list[dict[str, np.ndarray]]:
     """The graph's inputs for each manifest clip, one clip per call, as inference builds them."""
-    if not manifest.is_file():
-        raise ConfigError(f"calibration manifest {manifest} is not a file")
     feeds = []
     for number, clip in enumerate(_clips(pipe, manifest), start=1):
         if number > max_clips:
@@ -103,17 +103,17 @@ def calibration_feeds(
 
 
 def _clips(pipe: AudioClassificationPipeline, manifest: Path) -> Iterator[np.ndarray]:
+    for ref in _refs(manifest):
+        try:
+            yield pipe.loader.load(ref).waveform
+        except EarmarkError as e:
+            raise ConfigError(f"calibration clip {ref}: {e}") from e
+
+
+def _refs(manifest: Path) -> Iterator[str]:
     try:
-        for item in from_manifest(manifest):
-            try:
-                yield pipe.loader.load(item.ref).waveform
-            except EarmarkError as e:
-                raise ConfigError(f"calibration clip {item.ref}: {e}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"calibration manifest {manifest} is not text: {e}") from e
-    except EarmarkError as e:
-        if isinstance(e, ConfigError):
-            raise
+        yield from (item.ref for item in from_manifest(manifest))
+    except (InvalidReference, UnicodeDecodeError) as e:
         raise ConfigError(f"calibration manifest: {e}") from e
 
 
