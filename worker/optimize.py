@@ -35,8 +35,8 @@ class StaticQuantization:
     """How to quantize: the graph format, which operators, and how many clips calibrate it."""
 
     #: QOperator writes QLinear* operators; QDQ keeps QuantizeLinear/DequantizeLinear pairs for
-    #: ONNX Runtime to fuse at load time. QOperator ran faster here: 1.85x vs 1.54x q8 on
-    #: wav2vec2-base, 1.54x vs 1.43x on the demo model (bench/int8.py, 2026-12-04).
+    #: ONNX Runtime to fuse at load time. QOperator ran faster here: 2.06x vs 1.70x q8 on
+    #: wav2vec2-base, 1.50x vs 1.39x on the demo model (bench/int8.py, 2026-12-04).
     quant_format: QuantFormat = "qoperator"
     #: Whether the convolutional front end is quantized too, not only the matrix products. Its
     #: first convolution stays float either way: a group norm follows it, which magnifies the
