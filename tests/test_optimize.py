@@ -19,7 +19,8 @@ from tests.models import model_dir
 from worker.batching import BatchMode
 from worker.classifier import Classifier
 from worker.hub import resolve_model
-from worker.optimize import STATIC_INT8_NAME, StaticQuantization, optimize
+from worker.optimize import STATIC_INT8_NAME, StaticQuantization, calibration_feeds, optimize
+from worker.pipeline import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Calibration clips: lengths, sample rates and channels vary, as traffic does.
@@ -145,6 +146,16 @@ def test_without_out_it_writes_into_the_model_folder(calibration: Path, tmp_path
     target = optimize(str(folder), calibration, settings=settings, options=options)
     assert target == folder / STATIC_INT8_NAME and target.is_file()
     assert Classifier(resolve_model(str(folder), dtype="int8")).mode is BatchMode.PAD
+
+
+def test_calibration_stops_at_its_clip_or_seconds_cap(calibration: Path) -> None:
+    """Features of every clip are held until quantization ends: both caps bound them."""
+    settings = Settings(local_roots=str(calibration.parent))
+    pipe = pipeline(model=str(model_dir("wav2vec2")), dtype="fp32", settings=settings)
+    assert len(calibration_feeds(pipe, calibration, 5, 10**9)) == 5
+    # 0.6 s, then 1.0 s: past one second of 16 kHz samples after the second clip.
+    feeds = calibration_feeds(pipe, calibration, 100, 16000)
+    assert [f["input_values"].shape for f in feeds] == [(1, 9600), (1, 16000)]
 
 
 @pytest.mark.parametrize(

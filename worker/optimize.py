@@ -46,6 +46,9 @@ class StaticQuantization:
     per_channel: bool = True
     #: Calibration clips read from the manifest at most (the rest are ignored).
     max_clips: int = 256
+    #: Seconds of calibration audio at most: their features are held until quantization ends
+    #: (30 minutes of 16 kHz features is 115 MB).
+    max_seconds: float = 1800.0
 
 
 def optimize(
@@ -64,7 +67,8 @@ def optimize(
         raise ConfigError(f"calibration manifest {manifest} is not a file")
     folder = target_folder(model, out, settings)
     pipe = pipeline(model=str(folder), dtype="fp32", settings=settings)
-    feeds = calibration_feeds(pipe, manifest, options.max_clips)
+    budget = round(options.max_seconds * pipe.classifier.sampling_rate)
+    feeds = calibration_feeds(pipe, manifest, options.max_clips, budget)
     target = folder / STATIC_INT8_NAME
     quantize(pipe.classifier.files, feeds, target, options)
     _check_loads(target, pipe.classifier)
@@ -88,15 +92,18 @@ def target_folder(model: str, out: Path | None, settings: Settings) -> Path:
 
 
 def calibration_feeds(
-    pipe: AudioClassificationPipeline, manifest: Path, max_clips: int
+    pipe: AudioClassificationPipeline, manifest: Path, max_clips: int, max_samples: int
 ) -> list[dict[str, np.ndarray]]:
-    """The graph's inputs for each manifest clip, one clip per call, as inference builds them."""
-    feeds = []
-    for number, clip in enumerate(_clips(pipe, manifest), start=1):
-        if number > max_clips:
-            break
+    """The graph's inputs for each manifest clip, one clip per call, as inference builds them,
+    up to ``max_clips`` clips or until they hold ``max_samples`` samples."""
+    feeds: list[dict[str, np.ndarray]] = []
+    samples = 0
+    for clip in _clips(pipe, manifest):
         features = pipe.classifier.extractor([clip])
         feeds.append({name: features[name] for name in pipe.classifier.model.input_names})
+        samples += len(clip)
+        if len(feeds) == max_clips or samples >= max_samples:
+            break
     if not feeds:
         raise ConfigError(f"calibration manifest {manifest} names no clip")
     return feeds
