@@ -41,3 +41,9 @@ bench-memory: $(STAMP)    ## a worker's peak memory on mixed-length audio, per m
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: demo-int8
+demo-int8: $(STAMP)       ## remake models/earmark-kws-demo's static int8 graph (needs espeak-ng)
+	$(BIN)/python scripts/int8_clips.py calibration /tmp/earmark-int8-calibration
+	$(BIN)/earmark optimize models/earmark-kws-demo \
+		--calibrate /tmp/earmark-int8-calibration/manifest.txt

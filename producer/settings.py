@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Dtype = Literal["fp32", "q8", "fp16"]
+Dtype = Literal["fp32", "q8", "fp16", "int8"]
 
 #: The production model: keyword spotting, as Transformers-PHP's documentation shows it.
 DEFAULT_MODEL = "Xenova/wav2vec2-base-superb-ks"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any, cast, get_args
 
 import typer
@@ -15,6 +16,8 @@ from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings
 from worker.hub import resolve_model
 from worker.labeling import LabelOptions
+from worker.optimize import QuantFormat, StaticQuantization
+from worker.optimize import optimize as write_static_int8
 from worker.pipeline import pipeline
 from worker.postprocess import FunctionChoice
 from worker.windows import WindowSpec
@@ -23,7 +26,7 @@ from worker.windows import WindowSpec
 def classify(
     refs: Annotated[list[str], typer.Argument(help="Audio references: paths, s3://, http(s)://")],
     model: Annotated[str | None, typer.Option(help="Hub repo id or local folder")] = None,
-    dtype: Annotated[str | None, typer.Option(help="fp32, q8 or fp16")] = None,
+    dtype: Annotated[str | None, typer.Option(help="fp32, q8, fp16 or int8")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="labels per input; 0 = all")] = None,
     batch_size: Annotated[int | None, typer.Option(help="most clips in one model call")] = None,
     function: Annotated[
@@ -161,3 +164,38 @@ def fetch_model(
         "files": [str(name) for name in names],
     }
     sys.stdout.write(json.dumps(line) + "\n")
+
+
+def optimize(
+    model: Annotated[str, typer.Argument(help="Hub repo id or local model folder")],
+    calibrate: Annotated[
+        Path, typer.Option("--calibrate", help="manifest of calibration clips, one ref a line")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="write into a copy of the model folder here")
+    ] = None,
+    quant_format: Annotated[
+        str, typer.Option("--format", help="qoperator or qdq")
+    ] = StaticQuantization.quant_format,
+    convolutions: Annotated[
+        bool, typer.Option(help="quantize the convolutional front end too")
+    ] = False,
+    max_clips: Annotated[int, typer.Option(help="most calibration clips to read")] = 256,
+) -> None:
+    """Write a static int8 graph (dtype int8) calibrated on a manifest's clips; print its path."""
+    if quant_format not in get_args(QuantFormat):
+        raise ConfigError("--format is qoperator or qdq")
+    if max_clips < 1:
+        raise ConfigError("--max-clips must be at least 1")
+    settings = Settings()
+    # The manifest's own folder is readable too: its author chose the clips it names.
+    roots = f"{settings.local_roots}:{calibrate.resolve().parent}"
+    options = StaticQuantization(cast(QuantFormat, quant_format), convolutions, max_clips=max_clips)
+    target = write_static_int8(
+        model,
+        calibrate,
+        out=out,
+        settings=settings.model_copy(update={"local_roots": roots}),
+        options=options,
+    )
+    typer.echo(str(target))

@@ -16,6 +16,8 @@ ONNX_FILES: dict[str, str] = {
     "fp32": "model.onnx",
     "q8": "model_quantized.onnx",
     "fp16": "model_fp16.onnx",
+    # Not a transformers.js name: static int8 that `earmark optimize` makes (worker/optimize.py).
+    "int8": "model_int8_static.onnx",
 }
 
 
