@@ -1,0 +1,144 @@
+"""earmark through the queue: one worker, interactive and bulk, idle latency, a bulk run.
+
+Reuses ``bench/queue.py``'s private Redis, worker process and timed passes; each case gets its
+own ``earmark worker --concurrency 1`` (its model and dtype) with the in-process settings of
+``bench/measure.py``, so the queue rows compare with the same ceiling rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.measure import Case, load_pipeline, settings_for
+from bench.meter import Latency, Meter, Usage, one_model_call
+from bench.queue import idle_latencies, queue_pass, running_worker
+from bench.rows import Row
+from bench.workloads import Workload
+from producer.client import Client
+from producer.messages import DEFAULT_CHUNK_SIZE
+from producer.settings import Settings
+from scripts.processes import WorkerProcess
+
+#: The worker's micro-batch wait, in ms (the settings' default, set explicitly).
+MAX_WAIT_MS = 50
+#: Path names of the two queues.
+INTERACTIVE = "earmark queue interactive (1 worker)"
+BULK = f"earmark queue bulk (1 worker, {DEFAULT_CHUNK_SIZE}/chunk)"
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """A bulk run: references, seconds from first submit to last record, others' share."""
+
+    model: str
+    refs: int
+    seconds: float
+    others: float | None
+
+    @property
+    def rate(self) -> float:
+        """Clips per second."""
+        return self.refs / self.seconds
+
+
+def worker_settings(
+    case: Case, workload: Workload, batch: int, redis_url: str, tmp: Path
+) -> Settings:
+    """The worker's settings: the in-process ones plus broker, results and wait."""
+    base = settings_for(workload, batch)
+    return base.model_copy(
+        update={
+            "broker_url": f"{redis_url}/0",
+            "results_url": (tmp / f"results-{case.name}-{case.dtype}").as_uri(),
+            "model": str(case.folder),
+            "dtype": case.dtype,
+            "max_wait_ms": MAX_WAIT_MS,
+        }
+    )
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The settings as the worker process reads them."""
+    return {
+        "EARMARK_BROKER_URL": settings.broker_url,
+        "EARMARK_RESULTS_URL": settings.results_url,
+        "EARMARK_MODEL": settings.model,
+        "EARMARK_DTYPE": settings.dtype,
+        "EARMARK_LOCAL_ROOTS": settings.local_roots,
+        "EARMARK_MAX_BATCH": str(settings.max_batch),
+        "EARMARK_MAX_BATCH_SECONDS": str(settings.max_batch_seconds),
+        "EARMARK_MAX_WAIT_MS": str(settings.max_wait_ms),
+    }
+
+
+@contextmanager
+def client_and_worker(
+    case: Case, workload: Workload, batch: int, redis_url: str, tmp: Path, meter: Meter
+) -> Iterator[tuple[Client, WorkerProcess]]:
+    """A client and a warm worker for one case; both closed on exit."""
+    settings = worker_settings(case, workload, batch, redis_url, tmp)
+    client = Client(settings)
+    log = tmp / f"worker-{case.name}-{case.dtype}.log"
+    try:
+        with running_worker(environment(settings), log, meter) as worker:
+            yield client, worker
+    finally:
+        client.celery.close()
+
+
+def queue_rows(
+    case: Case, workload: Workload, batch: int, redis_url: str, tmp: Path, meter: Meter
+) -> list[Row]:
+    """Interactive and bulk passes over the workload through one warm worker."""
+    refs = [str(path) for path in workload.paths]
+    rows = []
+    with client_and_worker(case, workload, batch, redis_url, tmp, meter) as (client, worker):
+        queue_pass(client, refs[:batch], bulk=False, worker=worker)
+        queue_pass(client, refs[:batch], bulk=True, worker=worker)
+        for name, bulk in ((INTERACTIVE, False), (BULK, True)):
+            usage: dict[str, Usage] = {}
+            with meter.phase(usage, name):
+                seconds = queue_pass(client, refs, bulk=bulk, worker=worker)
+            row = Row(
+                case.name,
+                case.dtype,
+                workload.name,
+                name,
+                batch,
+                len(refs),
+                seconds,
+                usage[name].others,
+            )
+            rows.append(row)
+    return rows
+
+
+def latencies(
+    case: Case, workload: Workload, jobs: int, redis_url: str, tmp: Path, meter: Meter
+) -> tuple[list[Latency], Usage]:
+    """Idle single-job latencies, each with one in-process model call timed right after."""
+    refs = [str(path) for path in workload.paths]
+    pipe = load_pipeline(case, workload, 1)
+    model_call = one_model_call(pipe, refs[0])
+    usage: dict[str, Usage] = {}
+    with client_and_worker(case, workload, 16, redis_url, tmp, meter) as (client, worker):
+        queue_pass(client, refs[:2], bulk=False, worker=worker)
+        with meter.phase(usage, "latency"):
+            found = idle_latencies(client, refs, jobs, worker, model_call)
+    return found, usage["latency"]
+
+
+def bulk_run(
+    case: Case, workload: Workload, count: int, redis_url: str, tmp: Path, meter: Meter
+) -> Bulk:
+    """``count`` references (the workload's clips over and over) as one bulk submission."""
+    refs = [str(workload.paths[i % len(workload.paths)]) for i in range(count)]
+    usage: dict[str, Usage] = {}
+    with client_and_worker(case, workload, 16, redis_url, tmp, meter) as (client, worker):
+        queue_pass(client, refs[:16], bulk=True, worker=worker)
+        with meter.phase(usage, "bulk"):
+            seconds = queue_pass(client, refs, bulk=True, worker=worker)
+    return Bulk(case.name, count, seconds, usage["bulk"].others)
