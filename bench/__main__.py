@@ -36,7 +36,7 @@ from bench.measure import (
 from bench.meter import Latency, Meter, Usage, others_share
 from bench.peer import Peer, why_not
 from bench.queue import metered_redis
-from bench.queued import Bulk, bulk_run, latencies, queue_rows
+from bench.queued import Bulk, bulk_run, queue_rows
 from bench.rows import PEER_DTYPE, Results, Row
 from bench.workloads import Workload, keyword_clips, mixed_clips
 
@@ -58,6 +58,18 @@ class Plan:
 
 def plans(args: argparse.Namespace) -> list[Plan]:
     """The models to run, full size or (``--quick``) the tiny test models."""
+    return [_clipped(plan, args.clips) for plan in _plans(args)]
+
+
+def _clipped(plan: Plan, clips: int | None) -> Plan:
+    """The plan with ``clips`` clips per workload, and no batch larger than the keyword clips."""
+    if clips is None:
+        return plan
+    batches = tuple(b for b in plan.batches if b <= clips) or (clips,)
+    return Plan(plan.name, plan.folder, batches, min(plan.max_batch, max(batches)), clips, clips)
+
+
+def _plans(args: argparse.Namespace) -> list[Plan]:
     found = []
     for name in args.models:
         if args.quick:
@@ -99,16 +111,19 @@ def run_model(run: Run, plan: Plan, first: bool) -> None:
             run, Case(plan.name, plan.folder, dtype, plan.batches, plan.max_batch), keyword, mix
         )
     if first and not run.args.no_variants:
+        say(f"{plan.name}: ORT session variants")
         run.results.rows += variant_rows(fp32, keyword, 1, run.meter)
     run_peer(run, plan, keyword, mix)
-    if first and not run.args.no_queue:
-        run.latencies, run.latency_usage = latencies(
-            fp32, keyword, run.args.jobs, run.redis_url, run.tmp, run.meter
-        )
+
+
+def say(text: str) -> None:
+    """Progress on stderr: a full run takes many minutes on 2 cores."""
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 def run_case(run: Run, case: Case, keyword: Workload, mix: Workload) -> None:
     """Ceiling, in-process, stages and queue of one model and dtype."""
+    say(f"{case.name} {case.dtype}: ceiling, in process, stages")
     rows = run.results.rows
     rows += ceiling_rows(case, keyword, case.batches, run.meter)
     rows += ceiling_rows(case, mix, (case.max_batch,), run.meter)
@@ -119,7 +134,14 @@ def run_case(run: Run, case: Case, keyword: Workload, mix: Workload) -> None:
             case, workload, case.max_batch
         )
     if not run.args.no_queue:
-        rows += queue_rows(case, keyword, case.max_batch, run.redis_url, run.tmp, run.meter)
+        say(f"{case.name} {case.dtype}: through the queue")
+        # The idle latency on the first model's fp32 worker: one worker start fewer.
+        jobs = run.args.jobs if case.dtype == "fp32" and not run.latencies else 0
+        where = (run.redis_url, run.tmp)
+        queued = queue_rows(case, keyword, case.max_batch, where, run.meter, jobs)
+        rows += queued.rows
+        if queued.latencies:
+            run.latencies, run.latency_usage = queued.latencies, queued.latency_usage
 
 
 def run_peer(run: Run, plan: Plan, keyword: Workload, mix: Workload) -> None:
@@ -128,6 +150,7 @@ def run_peer(run: Run, plan: Plan, keyword: Workload, mix: Workload) -> None:
     if reason is not None:
         run.results.notes.append(f"{plan.name}: the transformers peer did not run: {reason}")
         return
+    say(f"{plan.name}: the transformers peer")
     peer = Peer(plan.folder)
     for workload, batches in ((keyword, sorted({1, plan.max_batch})), (mix, (plan.max_batch,))):
         for batch in batches:
@@ -161,6 +184,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=["wav2vec2-base", "ast-base"],
     )
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "q8"], choices=["fp32", "q8"])
+    parser.add_argument("--clips", type=int, help="clips per workload (default: per model)")
     parser.add_argument("--no-queue", action="store_true", help="skip the worker: in-process only")
     parser.add_argument("--no-peer", action="store_true", help="skip the transformers pipeline")
     parser.add_argument("--no-variants", action="store_true", help="skip ORT session variants")
@@ -192,6 +216,7 @@ def measure(args: argparse.Namespace, meter: Meter, results: Results) -> Run:
             # The tiny AST: its graph is cheap, so the run measures the queue, not the model.
             tiny = Case("ast (tiny test model)", TEST_MODELS / "ast", "fp32", (16,), 16)
             clips = keyword_clips(Path(tmp) / "bulk", 32)
+            say(f"bulk run of {args.bulk_refs} references")
             run.bulk = bulk_run(tiny, clips, args.bulk_refs, redis_url, Path(tmp), meter)
     return run
 

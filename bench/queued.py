@@ -89,46 +89,44 @@ def client_and_worker(
         client.celery.close()
 
 
+@dataclass(frozen=True)
+class Queued:
+    """The queue rows of one case, and the idle latencies when they were asked for."""
+
+    rows: list[Row]
+    latencies: list[Latency]
+    latency_usage: Usage | None
+
+
 def queue_rows(
-    case: Case, workload: Workload, batch: int, redis_url: str, tmp: Path, meter: Meter
-) -> list[Row]:
-    """Interactive and bulk passes over the workload through one warm worker."""
+    case: Case, workload: Workload, batch: int, where: tuple[str, Path], meter: Meter, jobs: int = 0
+) -> Queued:
+    """Interactive and bulk passes through one warm worker, then ``jobs`` idle single jobs.
+
+    ``where`` is the Redis URL (no database) and a scratch folder. Each latency job is followed
+    by one in-process model call on one clip, timed, for the goal's "one model call".
+    """
+    redis_url, tmp = where
     refs = [str(path) for path in workload.paths]
-    rows = []
+    rows, found, usage = [], [], None
     with client_and_worker(case, workload, batch, redis_url, tmp, meter) as (client, worker):
         queue_pass(client, refs[:batch], bulk=False, worker=worker)
         queue_pass(client, refs[:batch], bulk=True, worker=worker)
         for name, bulk in ((INTERACTIVE, False), (BULK, True)):
-            usage: dict[str, Usage] = {}
-            with meter.phase(usage, name):
+            used: dict[str, Usage] = {}
+            with meter.phase(used, name):
                 seconds = queue_pass(client, refs, bulk=bulk, worker=worker)
-            row = Row(
-                case.name,
-                case.dtype,
-                workload.name,
-                name,
-                batch,
-                len(refs),
-                seconds,
-                usage[name].others,
+            others = used[name].others
+            rows.append(
+                Row(case.name, case.dtype, workload.name, name, batch, len(refs), seconds, others)
             )
-            rows.append(row)
-    return rows
-
-
-def latencies(
-    case: Case, workload: Workload, jobs: int, redis_url: str, tmp: Path, meter: Meter
-) -> tuple[list[Latency], Usage]:
-    """Idle single-job latencies, each with one in-process model call timed right after."""
-    refs = [str(path) for path in workload.paths]
-    pipe = load_pipeline(case, workload, 1)
-    model_call = one_model_call(pipe, refs[0])
-    usage: dict[str, Usage] = {}
-    with client_and_worker(case, workload, 16, redis_url, tmp, meter) as (client, worker):
-        queue_pass(client, refs[:2], bulk=False, worker=worker)
-        with meter.phase(usage, "latency"):
-            found = idle_latencies(client, refs, jobs, worker, model_call)
-    return found, usage["latency"]
+        if jobs:
+            model_call = one_model_call(load_pipeline(case, workload, 1), refs[0])
+            used = {}
+            with meter.phase(used, "latency"):
+                found = idle_latencies(client, refs, jobs, worker, model_call)
+            usage = used["latency"]
+    return Queued(rows, found, usage)
 
 
 def bulk_run(

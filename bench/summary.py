@@ -34,6 +34,11 @@ def pct(share: float | None) -> str:
     return "?" if share is None else f"{100 * share:.0f}%"
 
 
+def pct1(share: float) -> str:
+    """A share as a percentage with one decimal: stage shares are often well under 1 %."""
+    return f"{100 * share:.1f}%"
+
+
 def ratio(value: float | None) -> str:
     """A ratio as ``0.97x``, ``-`` where there is nothing to compare with."""
     return "-" if value is None else f"{value:.2f}x"
@@ -100,8 +105,8 @@ def print_stages(results: Results, model: str) -> None:
         s = stages.shares()
         clips = next(r.clips for r in results.rows if (r.model, r.workload) == (name, workload))
         print(
-            f"{dtype:5} {workload:8} {pct(s['fetch']):>6} {pct(s['decode']):>7} "
-            f"{pct(s['resample']):>8} {pct(s['features']):>8} {pct(s['model']):>6} "
+            f"{dtype:5} {workload:8} {pct1(s['fetch']):>6} {pct1(s['decode']):>7} "
+            f"{pct1(s['resample']):>8} {pct1(s['features']):>8} {pct1(s['model']):>6} "
             f"{1000 * stages.total / clips:8.1f} {100 * stages.preparation_vs_model:9.1f}% "
             f"{pct(queue_share(results, name, dtype, workload)):>11}"
         )
