@@ -102,14 +102,13 @@ def run_model(run: Run, plan: Plan, first: bool) -> None:
     keyword = keyword_clips(run.tmp / plan.name / "keyword", plan.keyword)
     mix = mixed_clips(run.tmp / plan.name / "mix", plan.mix)
     run.results.notes.append(f"{plan.name}: {keyword.describe()}; {mix.describe()}")
-    fp32 = Case(plan.name, plan.folder, "fp32", plan.batches, plan.max_batch)
+    fp32 = Case(plan.name, plan.folder, "fp32", plan.batches, plan.max_batch, run.args.repeat)
     classifier = load_pipeline(fp32, keyword, 1).classifier
     feeds = classifier.extractor(waveforms(classifier, keyword)[:1])
     run.results.flops_per_clip[plan.name] = count_flops(fp32.onnx_path(), feeds)
     for dtype in run.args.dtypes:
-        run_case(
-            run, Case(plan.name, plan.folder, dtype, plan.batches, plan.max_batch), keyword, mix
-        )
+        case = Case(plan.name, plan.folder, dtype, plan.batches, plan.max_batch, run.args.repeat)
+        run_case(run, case, keyword, mix)
     if first and not run.args.no_variants:
         say(f"{plan.name}: ORT session variants")
         run.results.rows += variant_rows(fp32, keyword, 1, run.meter)
@@ -185,6 +184,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "q8"], choices=["fp32", "q8"])
     parser.add_argument("--clips", type=int, help="clips per workload (default: per model)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="timed passes per row, the fastest kept (1)"
+    )
     parser.add_argument("--no-queue", action="store_true", help="skip the worker: in-process only")
     parser.add_argument("--no-peer", action="store_true", help="skip the transformers pipeline")
     parser.add_argument("--no-variants", action="store_true", help="skip ORT session variants")
