@@ -58,15 +58,15 @@ class Plan:
 
 def plans(args: argparse.Namespace) -> list[Plan]:
     """The models to run, full size or (``--quick``) the tiny test models."""
-    return [_clipped(plan, args.clips) for plan in _plans(args)]
+    return [_clipped(plan, args.clips, args.mix_clips) for plan in _plans(args)]
 
 
-def _clipped(plan: Plan, clips: int | None) -> Plan:
-    """The plan with ``clips`` clips per workload, and no batch larger than the keyword clips."""
-    if clips is None:
-        return plan
-    batches = tuple(b for b in plan.batches if b <= clips) or (clips,)
-    return Plan(plan.name, plan.folder, batches, min(plan.max_batch, max(batches)), clips, clips)
+def _clipped(plan: Plan, clips: int | None, mix: int | None) -> Plan:
+    """The plan with other clip counts, and no batch larger than the keyword clips."""
+    keyword = clips or plan.keyword
+    batches = tuple(b for b in plan.batches if b <= keyword) or (keyword,)
+    mixed = mix or clips or plan.mix
+    return Plan(plan.name, plan.folder, batches, min(plan.max_batch, max(batches)), keyword, mixed)
 
 
 def _plans(args: argparse.Namespace) -> list[Plan]:
@@ -184,6 +184,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "q8"], choices=["fp32", "q8"])
     parser.add_argument("--clips", type=int, help="clips per workload (default: per model)")
+    parser.add_argument("--mix-clips", type=int, help="clips of the mix (default: --clips)")
     parser.add_argument(
         "--repeat", type=int, default=1, help="timed passes per row, the fastest kept (1)"
     )
