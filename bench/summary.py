@@ -58,7 +58,10 @@ def cpu_name() -> str:
 def print_header(results: Results, versions: str, others: float | None) -> None:
     """The machine, the versions, the matmul peak and the load."""
     print(f"earmark bench: {cpu_name()}, {os.cpu_count()} CPUs; {versions}")
-    print(f"numpy fp32 matmul peak (measured now): {results.peak_gflops:.1f} GFLOP/s")
+    print(
+        f"numpy fp32 matmul peak (best of the run's start and each model's end): "
+        f"{results.peak_gflops:.1f} GFLOP/s"
+    )
     print(f"CPU time taken by other processes during the run: {pct(others)} of the machine")
     for note in results.notes:
         print(f"note: {note}")

@@ -27,7 +27,7 @@ ROW = re.compile(
 )
 FLOPS = re.compile(r"^== (\S+): ([\d.e+-]+) GFLOP per keyword clip")
 STAGES = re.compile(r"^(fp32|q8)\s+(keyword|mix)((?:\s+[\d.]+%){5})\s+[\d.]+\s+[\d.]+%")
-PEAK = re.compile(r"numpy fp32 matmul peak \(measured now\): ([\d.]+) GFLOP/s")
+PEAK = re.compile(r"numpy fp32 matmul peak \(.*\): ([\d.]+) GFLOP/s")
 
 
 def _graph(path: Path) -> dict[str, np.ndarray]:
