@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check models bench bench-queue bench-memory clean
+.PHONY: demo test lint typecheck check models bench bench-quick bench-queue bench-memory clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,8 +30,11 @@ check: lint typecheck test
 models: $(STAMP)          ## regenerate tests/data (needs torch: pip install -e ".[reference]")
 	$(BIN)/python scripts/make_test_models.py
 
-bench: $(STAMP)           ## in-process throughput on a full-size wav2vec2-base (random weights)
-	$(BIN)/python -m bench.pipeline
+bench: $(STAMP)           ## ceiling, earmark (in process, queue), transformers: wav2vec2-base and AST
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)     ## the same on the tiny test models: a smoke run, no torch needed
+	$(BIN)/python -m bench --quick
 
 bench-queue: $(STAMP)     ## the queue vs in-process on one worker: throughput, enqueue rate, latency
 	$(BIN)/python -m bench.queue

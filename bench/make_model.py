@@ -1,11 +1,15 @@
-"""Build the bench model: a full-size wav2vec2-base keyword spotter with random weights.
+"""Build the bench models: full-size wav2vec2-base and AST classifiers with random weights.
 
-Dev-only (needs torch: ``pip install -e ".[reference]"``). It writes ``bench/models/wav2vec2-base/``
-in the Hub ONNX layout, shaped like ``superb/wav2vec2-base-superb-ks`` (12 layers, hidden 768,
-group-norm feature encoder, 12 labels): the weights are random, so only speed means anything.
-The folder is git-ignored; an existing complete folder is kept as it is.
+Dev-only (needs torch: ``pip install -e ".[reference]"``). Each model goes to
+``bench/models/<name>/`` in the Hub ONNX layout (``config.json``, ``preprocessor_config.json``,
+``onnx/model.onnx`` fp32, ``onnx/model_quantized.onnx`` dynamic int8) plus ``torch/``, the same
+weights as a transformers checkpoint for the peer (``bench/peer.py``). The architectures are
+full size (wav2vec2-base: ``superb/wav2vec2-base-superb-ks``'s 12 layers, hidden 768,
+group-norm encoder, 12 labels; AST: ``MIT/ast-finetuned-audioset-10-10-0.4593``'s 1,024 frames
+x 128 mel bins, 12 layers, hidden 768); the weights are random, so only speed means anything.
+The folders are git-ignored; a complete folder is kept as it is.
 
-    python -m bench.make_model
+    python -m bench.make_model [wav2vec2-base] [ast-base]
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,16 +28,21 @@ if TYPE_CHECKING:
 
     from scripts.onnx_export import Spec
 
-#: Where the bench keeps its model (git-ignored: about 450 MB for both graphs).
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "wav2vec2-base"
+#: Where the bench keeps its models (git-ignored: about 1 GB per model, both graphs and torch).
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+#: The wav2vec2-base folder (``bench/queue.py`` defaults to it).
+MODEL_DIR = MODELS_DIR / "wav2vec2-base"
+#: The bench models by name.
+MODEL_NAMES = ("wav2vec2-base", "ast-base")
 #: The files a complete model folder holds.
 MODEL_FILES = (
     "config.json",
     "preprocessor_config.json",
     "onnx/model.onnx",
     "onnx/model_quantized.onnx",
+    "torch/config.json",
 )
-#: Export example: two one-second clips, in samples at 16 kHz.
+#: Export example for wav2vec2: two one-second clips, in samples at 16 kHz.
 _EXAMPLE_SAMPLES = 16_000
 
 
@@ -43,9 +52,11 @@ def model_ready(folder: Path = MODEL_DIR) -> bool:
 
 
 def ensure_model(folder: Path = MODEL_DIR) -> Path:
-    """The model folder, built first when it is missing or incomplete."""
+    """The model folder (named after its model), built first when missing or incomplete."""
     if model_ready(folder):
         return folder
+    if folder.name not in MODEL_NAMES:
+        raise SystemExit(f"{folder}: no bench model of that name ({', '.join(MODEL_NAMES)})")
     if importlib.util.find_spec("torch") is None:
         raise SystemExit(
             f"{folder} is missing and building it needs torch: pip install -e '.[reference]'"
@@ -54,7 +65,7 @@ def ensure_model(folder: Path = MODEL_DIR) -> Path:
     # Built beside its final place and renamed, so an interrupted build never looks complete.
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
     try:
-        _build(staging)
+        _build(folder.name, staging)
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
     finally:
@@ -62,13 +73,28 @@ def ensure_model(folder: Path = MODEL_DIR) -> Path:
     return folder
 
 
-def _spec() -> Spec:
-    # Imported here: torch is only needed when the model has to be built.
+def _spec(name: str) -> Spec:
+    # Imported here: torch is only needed when a model has to be built.
+    from transformers import ASTFeatureExtractor
+
     from scripts.feature_extractors import w2v_extractor
-    from scripts.label_sets import KS_LABELS
+    from scripts.label_sets import AUDIOSET, KS_LABELS
     from scripts.model_specs import GROUP, WAVE_AXES
     from scripts.onnx_export import Spec
 
+    if name == "ast-base":
+        return Spec(
+            name="ast-base-bench",
+            model_cls="ASTForAudioClassification",
+            config_cls="ASTConfig",
+            config_kwargs={},  # ASTConfig() defaults: the AudioSet AST's 1024 x 128 input
+            extractor=lambda: ASTFeatureExtractor(return_attention_mask=False),  # type: ignore[no-untyped-call]
+            input_names=["input_values"],
+            labels=AUDIOSET,
+            dynamic_axes={"input_values": {0: "batch_size"}},
+            note="full-size AST, random weights",
+            classifier_attr="classifier.dense",
+        )
     return Spec(
         name="wav2vec2-base-bench",
         model_cls="Wav2Vec2ForSequenceClassification",
@@ -82,20 +108,29 @@ def _spec() -> Spec:
     )
 
 
-def _build(folder: Path) -> None:
+def _example(name: str) -> torch.Tensor:
     import torch
 
+    rng = np.random.default_rng(0)
+    if name == "ast-base":
+        return torch.from_numpy(rng.standard_normal((2, 1024, 128)).astype(np.float32))
+    return torch.from_numpy(rng.uniform(-0.5, 0.5, (2, _EXAMPLE_SAMPLES)).astype(np.float32))
+
+
+def _build(name: str, folder: Path) -> None:
     from scripts.onnx_export import export_onnx, quantize
     from scripts.reference_models import build_model
 
-    spec = _spec()
-    model, extractor = build_model(spec)  # seeded from the spec's name
+    spec = _spec(name)
+    built, extractor = build_model(spec)  # seeded from the spec's name
+    model: Any = built  # a transformers model: torch's Module typing hides its methods
     model.config.save_pretrained(folder)
     extractor.save_pretrained(folder)
-    rng = np.random.default_rng(0)
-    example = torch.from_numpy(rng.uniform(-0.5, 0.5, (2, _EXAMPLE_SAMPLES)).astype(np.float32))
+    model.save_pretrained(folder / "torch")  # the peer's checkpoint: the same weights
+    extractor.save_pretrained(folder / "torch")
+    example = _example(name)
     fp32 = folder / "onnx" / "model.onnx"
-    print(f"exporting {fp32.name} (wav2vec2-base, random weights) …", file=sys.stderr)
+    print(f"exporting {name}/onnx/{fp32.name} (random weights) …", file=sys.stderr)
     export_onnx(model, spec, [example], fp32)
     print("quantizing to model_quantized.onnx (dynamic int8, QUInt8) …", file=sys.stderr)
     quantize(fp32, folder / "onnx" / "model_quantized.onnx")
@@ -117,11 +152,13 @@ def _check(model: torch.nn.Module, fp32: Path, example: torch.Tensor) -> None:
     print(f"ONNX fp32 vs torch: max abs diff {diff:.1e}", file=sys.stderr)
 
 
-def main() -> int:
-    """Build the model folder unless it is already there."""
-    existed = model_ready()
-    folder = ensure_model()
-    print(f"{'kept' if existed else 'built'} {folder}")
+def main(argv: list[str] | None = None) -> int:
+    """Build the named model folders (default: all) unless they are already there."""
+    for name in (argv if argv is not None else sys.argv[1:]) or MODEL_NAMES:
+        folder = MODELS_DIR / name
+        existed = model_ready(folder)
+        ensure_model(folder)
+        print(f"{'kept' if existed else 'built'} {folder}")
     return 0
 
 

@@ -45,7 +45,7 @@ from bench.meter import (
     one_model_call,
     others_share,
 )
-from bench.pipeline import write_clips
+from bench.workloads import keyword_clips
 from producer.client import Client
 from producer.messages import BULK_QUEUE, DEFAULT_CHUNK_SIZE, INTERACTIVE_QUEUE
 from producer.settings import Dtype, Settings
@@ -225,7 +225,7 @@ def make_setup(
 ) -> Setup:
     """Write ``clips`` clips under ``folder`` and describe what both paths will run."""
     (folder / "clips").mkdir()
-    paths = write_clips(folder / "clips", clips, 0)
+    paths = keyword_clips(folder / "clips", clips).paths
     return Setup(
         model=model,
         dtype=dtype,

@@ -1,0 +1,122 @@
+"""The ceiling: raw ONNX Runtime on precomputed features, and what its session options cost.
+
+Features are made once, outside the clock, with earmark's own extractor, grouped as a batch
+plan says; then only ``InferenceSession.run`` is timed. The session is built the way a user of
+plain ONNX Runtime would build it (``ort.SessionOptions()`` defaults: every graph optimisation,
+the layout transformer, spinning thread pool, memory arena kept), unless a variant says
+otherwise; ``VARIANTS`` names the options measured one at a time against that default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from worker.features import FeatureExtractor
+
+Feeds = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Timed:
+    """Clips labelled and the seconds they took."""
+
+    clips: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Clips per second."""
+        return self.clips / self.seconds
+
+
+def _default(options: object) -> None:
+    """ONNX Runtime's defaults, untouched."""
+
+
+def _no_spinning(options: object) -> None:
+    """Intra-op threads sleep instead of spinning between parallel sections."""
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # type: ignore[attr-defined]
+
+
+def _level(name: str) -> Callable[[object], None]:
+    def apply(options: object) -> None:
+        import onnxruntime as ort
+
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, name)  # type: ignore[attr-defined]
+
+    apply.__doc__ = f"graph_optimization_level = {name}"
+    return apply
+
+
+def _earmark_like(options: object) -> None:
+    """What worker/model.py sets: one inter-op thread, the arena shrunk after every call."""
+    options.inter_op_num_threads = 1  # type: ignore[attr-defined]
+
+
+#: Session option variants measured against ONNX Runtime's defaults, by name.
+VARIANTS: dict[str, Callable[[object], None]] = {
+    "ORT defaults (all optimisations, layout, spinning)": _default,
+    "allow_spinning=0": _no_spinning,
+    "optimisations: extended (no NCHWc layout)": _level("ORT_ENABLE_EXTENDED"),
+    "optimisations: basic": _level("ORT_ENABLE_BASIC"),
+    "optimisations: disabled": _level("ORT_DISABLE_ALL"),
+    "as worker/model.py (inter-op 1, arena shrink)": _earmark_like,
+}
+
+
+class RawSession:
+    """A plain ONNX Runtime session on one graph, configured by ``configure``."""
+
+    def __init__(
+        self, onnx_path: Path, configure: Callable[[object], None] = _default, shrink: bool = False
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        configure(options)
+        self.session = ort.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        self.names = [i.name for i in self.session.get_inputs()]
+        self.run_options = ort.RunOptions()
+        if shrink or configure is _earmark_like:
+            self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """One call on the inputs the graph declares."""
+        self.session.run(None, {name: feeds[name] for name in self.names}, self.run_options)
+
+
+def precompute(
+    extractor: FeatureExtractor, waves: Sequence[np.ndarray], plan: Sequence[Sequence[int]]
+) -> list[Feeds]:
+    """Features of each batch of ``plan`` (indices into ``waves``), as float32 arrays."""
+    batches = []
+    for rows in plan:
+        features = extractor([waves[i] for i in rows])
+        batches.append({k: np.ascontiguousarray(v, np.float32) for k, v in features.items()})
+    return batches
+
+
+def chunks(count: int, batch: int) -> list[list[int]]:
+    """Indices 0..count-1 in consecutive batches of ``batch`` (the last may be short)."""
+    return [list(range(start, min(start + batch, count))) for start in range(0, count, batch)]
+
+
+def time_batches(
+    session: RawSession, batches: Sequence[Feeds], clips: int, repeat: int = 1
+) -> Timed:
+    """The fastest of ``repeat`` passes over ``batches``, after one untimed call on the first."""
+    session.run(batches[0])
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for feeds in batches:
+            session.run(feeds)
+        best = min(best, time.perf_counter() - started)
+    return Timed(clips, best)

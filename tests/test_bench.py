@@ -1,0 +1,106 @@
+"""The bench (``python -m bench``) runs on the tiny models, and its figures come from its timings.
+
+No figure is asserted fast or slow: the tests check that a quick run finishes, prints every
+table, and that what it prints is consistent with itself (a ratio is the quotient of the two
+printed rates, GFLOP/s is the counted FLOPs times the printed rate, shares add up), and that the
+FLOP count of a small graph equals a count by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from bench.__main__ import main
+from bench.flops import count_flops, matmul_peak
+
+#: One row of a model's table: dtype, workload, path, batch, clips, seconds, clips/s, vs
+#: ceiling, GFLOP/s, % of peak, others.
+ROW = re.compile(
+    r"^(fp32|q8)\s+(keyword|mix)\s+(.+?)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\S+)\s+(\S+)"
+    r"\s+(\S+)\s+(\S+)$"
+)
+FLOPS = re.compile(r"^== (\S+): ([\d.e+-]+) GFLOP per keyword clip")
+STAGES = re.compile(r"^(fp32|q8)\s+(keyword|mix)((?:\s+[\d.]+%){5})\s+[\d.]+\s+[\d.]+%")
+PEAK = re.compile(r"numpy fp32 matmul peak \(.*\): ([\d.]+) GFLOP/s")
+
+
+def _graph(path: Path) -> dict[str, np.ndarray]:
+    """A MatMul, a Gemm, a plain and a grouped Conv, on inputs of known shapes."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 4], np.ones(32, np.float32))
+    k = helper.make_tensor("k", TensorProto.FLOAT, [4, 2, 3], np.ones(24, np.float32))
+    g = helper.make_tensor("g", TensorProto.FLOAT, [4, 1, 3], np.ones(12, np.float32))
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["mm"]),  # [2,3,8] x [8,4]
+        helper.make_node("Gemm", ["a", "b"], ["gemm"], transA=1),  # [5,3]^T x [5,6]
+        helper.make_node("Conv", ["s", "k"], ["conv"]),  # [1,2,10] * [4,2,3]
+        helper.make_node("Conv", ["s", "g"], ["grouped"], group=2),  # [1,2,10] * [4,1,3]
+        helper.make_node("Relu", ["mm"], ["out"]),  # not counted
+    ]
+    inputs = {"x": [2, 3, 8], "a": [5, 3], "b": [5, 6], "s": [1, 2, 10]}
+    graph = helper.make_graph(
+        nodes,
+        "hand",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+        [
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+            for n in ("out", "gemm", "conv", "grouped")
+        ],
+        [w, k, g],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return {n: np.zeros(s, np.float32) for n, s in inputs.items()}
+
+
+def test_flops_equal_a_count_by_hand(tmp_path: Path) -> None:
+    feeds = _graph(tmp_path / "hand.onnx")
+    by_hand = (
+        2 * (2 * 3 * 4) * 8  # MatMul: 2 x outputs x inner dimension
+        + 2 * (3 * 6) * 5  # Gemm with A transposed: inner dimension is A's first axis
+        + 2 * (4 * 8) * (2 * 3)  # Conv: outputs x input channels x kernel
+        + 2 * (4 * 8) * (1 * 3)  # grouped Conv: one input channel per group
+    )
+    assert count_flops(tmp_path / "hand.onnx", feeds) == by_hand
+
+
+def test_the_matmul_peak_is_a_rate() -> None:
+    assert matmul_peak(side=128, tries=2) > 0
+
+
+def test_a_quick_run_prints_figures_made_of_its_own_measurements(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--quick", "--models", "wav2vec2-base", "--dtypes", "fp32"]
+    argv += ["--clips", "8", "--jobs", "3", "--bulk-refs", "48"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = [m.groups() for line in out.splitlines() if (m := ROW.match(line))]
+    flops = {m[1]: float(m[2]) for line in out.splitlines() if (m := FLOPS.match(line))}
+    peak = float(PEAK.search(out)[1])  # type: ignore[index]
+    paths = {row[2] for row in rows}
+    assert {p.split(" (")[0] for p in paths} >= {
+        "ceiling",
+        "earmark in-process",
+        "earmark queue interactive",
+        "earmark queue bulk",
+    }
+    ceilings = {(r[0], r[1], int(r[3])): float(r[6]) for r in rows if r[2].startswith("ceiling")}
+    for dtype, workload, _path, batch, _, _, rate, vs, gflops, share, _ in rows:
+        ceiling = ceilings[(dtype, workload, int(batch))]
+        assert float(vs[:-1]) == pytest.approx(float(rate) / ceiling, abs=0.006, rel=0.01)
+        if workload == "keyword":
+            expected = flops["wav2vec2-base"] * float(rate)
+            assert float(gflops) == pytest.approx(expected, abs=0.06, rel=0.01)
+            assert float(share[:-1]) == pytest.approx(100 * expected / peak, abs=0.6, rel=0.01)
+    stages = [m.group(3).split() for line in out.splitlines() if (m := STAGES.match(line))]
+    assert len(stages) == 2  # keyword and mix
+    for shares in stages:
+        assert sum(float(s[:-1]) for s in shares) == pytest.approx(100, abs=0.3)
+    assert "the transformers peer did not run" in out or "transformers pipeline" in out
+    assert "idle single-job latency" in out and "bulk run: 48 references" in out
+    assert "what ONNX Runtime leaves" in out and "goals (issue #13)" in out
