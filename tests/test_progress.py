@@ -65,9 +65,11 @@ def _in_terminal(env: dict[str, str], *args: str, timeout_s: float = 60) -> tupl
     )
     os.close(follower)
     drawn, deadline = bytearray(), time.monotonic() + timeout_s
+    poller = select.poll()  # not select(): it fails on descriptors past 1024
+    poller.register(leader, select.POLLIN)
     try:
         while time.monotonic() < deadline:
-            if select.select([leader], [], [], 0.2)[0]:
+            if poller.poll(200):
                 try:
                     chunk = os.read(leader, 65536)
                 except OSError:  # EIO: the child closed the terminal
