@@ -59,16 +59,24 @@ class OutageProxy:
                     _reset(server)
                     return
                 self._open |= {client, server}
+            ended: list[socket.socket] = []  # one entry per direction that has ended
             for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pump, args=(a, b, ended), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, ended: list[socket.socket]) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            ended.append(source)
+            if len(ended) < 2:
+                return  # the other direction still pumps
+            self._open -= {source, sink}  # both ended: the connection's sockets can go
+        source.close()
+        sink.close()
 
 
 def _reset(sock: socket.socket) -> None:
