@@ -7,10 +7,12 @@ returns arrays. It mirrors what the reference pipeline gets from ``ffmpeg -i pip
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -22,6 +24,7 @@ from worker.downmix import MAX_CHANNELS, container_layout, known_layout, to_mono
 if TYPE_CHECKING:  # PyAV is imported when first needed: it costs ~17 MB per process
     from av.audio.frame import AudioFrame
     from av.audio.stream import AudioStream
+    from av.container import InputContainer
 
 __all__ = [
     "MAX_CHANNELS",
@@ -190,19 +193,30 @@ def sniff_container(data: bytes) -> str | None:
     return None
 
 
-def _read_pyav(data: bytes, container: str, max_seconds: float) -> DecodedAudio:
-    """Decode with ffmpeg's libraries through PyAV; a truncated stream keeps what decoded."""
+@contextlib.contextmanager
+def first_audio_stream(
+    data: BinaryIO, container: str
+) -> Iterator[tuple[InputContainer, AudioStream]]:
+    """A container opened by PyAV as `container` (never probed) and its first audio stream; both
+    decoders open input here."""
     import av
 
     try:
         # Tags are not needed; "replace" keeps undecodable ones from failing the open.
-        source = av.open(io.BytesIO(data), "r", format=container, metadata_errors="replace")
+        source = av.open(data, "r", format=container, metadata_errors="replace")
     except av.FFmpegError as e:
         raise DecodeFailed(f"{container}: not a readable container") from e
     with source:
         if not source.streams.audio:
             raise DecodeFailed(f"{container}: no audio stream")
-        stream = source.streams.audio[0]
+        yield source, source.streams.audio[0]
+
+
+def _read_pyav(data: bytes, container: str, max_seconds: float) -> DecodedAudio:
+    """Decode with ffmpeg's libraries through PyAV; a truncated stream keeps what decoded."""
+    import av
+
+    with first_audio_stream(io.BytesIO(data), container) as (source, stream):
         blocks: SampleBlocks | None = None
         try:
             for frame in source.decode(stream):

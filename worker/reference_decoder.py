@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from producer.errors import DecodeFailed, EarmarkError, TooLarge, UnsupportedFormat
+from worker.audio import first_audio_stream
 from worker.downmix import MAX_CHANNELS
 
 if TYPE_CHECKING:
@@ -87,14 +88,7 @@ class _Decoding:
         """Decode every frame of the first audio stream, then drain the resampler."""
         import av
 
-        try:
-            source = av.open(pipe, "r", format=container, metadata_errors="replace")
-        except av.FFmpegError as e:
-            raise DecodeFailed(f"{container}: not a readable container") from e
-        with source:
-            if not source.streams.audio:
-                raise DecodeFailed(f"{container}: no audio stream")
-            stream = source.streams.audio[0]
+        with first_audio_stream(pipe, container) as (source, stream):
             self._check_claim(container, stream.duration, stream.time_base)
             try:
                 for packet in source.demux(stream):
