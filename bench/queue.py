@@ -122,17 +122,7 @@ class Setup:
 
     def worker_env(self) -> dict[str, str]:
         """The same settings as the worker reads them."""
-        settings = self.settings()
-        return {
-            "EARMARK_BROKER_URL": settings.broker_url,
-            "EARMARK_RESULTS_URL": settings.results_url,
-            "EARMARK_MODEL": settings.model,
-            "EARMARK_DTYPE": settings.dtype,
-            "EARMARK_LOCAL_ROOTS": settings.local_roots,
-            "EARMARK_MAX_BATCH": str(settings.max_batch),
-            "EARMARK_MAX_WAIT_MS": str(settings.max_wait_ms),
-            "EARMARK_INTRA_OP_THREADS": str(settings.intra_op_threads),
-        }
+        return worker_environment(self.settings())
 
 
 def queue_pass(client: Client, refs: Sequence[str], *, bulk: bool, worker: WorkerProcess) -> float:
@@ -328,3 +318,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """`settings` as a worker process reads them from its environment."""
+    return {
+        "EARMARK_BROKER_URL": settings.broker_url,
+        "EARMARK_RESULTS_URL": settings.results_url,
+        "EARMARK_MODEL": settings.model,
+        "EARMARK_DTYPE": settings.dtype,
+        "EARMARK_LOCAL_ROOTS": settings.local_roots,
+        "EARMARK_MAX_BATCH": str(settings.max_batch),
+        "EARMARK_MAX_BATCH_SECONDS": str(settings.max_batch_seconds),
+        "EARMARK_MAX_WAIT_MS": str(settings.max_wait_ms),
+        "EARMARK_INTRA_OP_THREADS": str(settings.intra_op_threads),
+    }

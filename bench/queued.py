@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.measure import Case, load_pipeline, settings_for
 from bench.meter import Latency, Meter, Usage, one_model_call
-from bench.queue import idle_latencies, queue_pass, running_worker
+from bench.queue import idle_latencies, queue_pass, running_worker, worker_environment
 from bench.rows import Row
 from bench.workloads import Workload
 from producer.client import Client
@@ -60,20 +60,6 @@ def worker_settings(
     )
 
 
-def environment(settings: Settings) -> dict[str, str]:
-    """The settings as the worker process reads them."""
-    return {
-        "EARMARK_BROKER_URL": settings.broker_url,
-        "EARMARK_RESULTS_URL": settings.results_url,
-        "EARMARK_MODEL": settings.model,
-        "EARMARK_DTYPE": settings.dtype,
-        "EARMARK_LOCAL_ROOTS": settings.local_roots,
-        "EARMARK_MAX_BATCH": str(settings.max_batch),
-        "EARMARK_MAX_BATCH_SECONDS": str(settings.max_batch_seconds),
-        "EARMARK_MAX_WAIT_MS": str(settings.max_wait_ms),
-    }
-
-
 @contextmanager
 def client_and_worker(
     case: Case, workload: Workload, batch: int, redis_url: str, tmp: Path, meter: Meter
@@ -83,7 +69,7 @@ def client_and_worker(
     client = Client(settings)
     log = tmp / f"worker-{case.name}-{case.dtype}.log"
     try:
-        with running_worker(environment(settings), log, meter) as worker:
+        with running_worker(worker_environment(settings), log, meter) as worker:
             yield client, worker
     finally:
         client.celery.close()
