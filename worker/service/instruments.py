@@ -27,8 +27,8 @@ def instrument(pipeline: AudioClassificationPipeline, metrics: Metrics) -> None:
     """Meter `pipeline`'s loads, feature extraction and model calls into `metrics`."""
     classifier = pipeline.classifier
     extractor = MeteredExtractor(classifier.extractor, metrics)
-    classifier.extractor = extractor
     # Stand-ins, not subclasses: they forward to the real part, so the casts only tell mypy so.
+    classifier.extractor = cast(FeatureExtractor, extractor)
     classifier.model = cast(OnnxClassifier, MeteredModel(classifier.model, extractor, metrics))
     pipeline.loader = cast(ClipLoader, MeteredLoader(pipeline.loader, metrics))
 
@@ -59,26 +59,6 @@ class MeteredExtractor:
         #: Seconds of the latest call, read by the model call that follows it.
         self.last_s = 0.0
 
-    @property
-    def sampling_rate(self) -> int:
-        """As the extractor's."""
-        return self._extractor.sampling_rate
-
-    @property
-    def input_name(self) -> str:
-        """As the extractor's."""
-        return self._extractor.input_name
-
-    @property
-    def fixed_length(self) -> bool:
-        """As the extractor's."""
-        return self._extractor.fixed_length
-
-    @property
-    def returns_attention_mask(self) -> bool:
-        """As the extractor's."""
-        return self._extractor.returns_attention_mask
-
     def __call__(self, waveforms: Sequence[NDArray[Any]]) -> dict[str, NDArray[Any]]:
         """The extractor's features, timed; the waveforms are no longer held ahead of the model."""
         started = time.perf_counter()
@@ -87,9 +67,8 @@ class MeteredExtractor:
         self._metrics.inflight.drop(sum(int(w.nbytes) for w in waveforms))
         return features
 
-    def truncated(self, num_samples: int) -> bool:
-        """As the extractor's."""
-        return self._extractor.truncated(num_samples)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._extractor, name)
 
 
 class MeteredModel:
