@@ -54,8 +54,13 @@ def _level(name: str) -> Callable[[object], None]:
 
 
 def _earmark_like(options: object) -> None:
-    """What worker/model.py sets: one inter-op thread, the arena shrunk after every call."""
+    """What worker/model.py sets: one inter-op thread (its adaptive arena keeps the memory of
+    calls that repeat one shape, as every call here does)."""
     options.inter_op_num_threads = 1  # type: ignore[attr-defined]
+
+
+def _shrinking(options: object) -> None:
+    """ONNX Runtime's defaults, the arena shrunk after every call (EARMARK_MEMORY_ARENA=shrink)."""
 
 
 #: Session option variants measured against ONNX Runtime's defaults, by name.
@@ -65,16 +70,15 @@ VARIANTS: dict[str, Callable[[object], None]] = {
     "optimisations: extended (no NCHWc layout)": _level("ORT_ENABLE_EXTENDED"),
     "optimisations: basic": _level("ORT_ENABLE_BASIC"),
     "optimisations: disabled": _level("ORT_DISABLE_ALL"),
-    "as worker/model.py (inter-op 1, arena shrink)": _earmark_like,
+    "arena shrunk after every call": _shrinking,
+    "as worker/model.py (inter-op 1)": _earmark_like,
 }
 
 
 class RawSession:
     """A plain ONNX Runtime session on one graph, configured by ``configure``."""
 
-    def __init__(
-        self, onnx_path: Path, configure: Callable[[object], None] = _default, shrink: bool = False
-    ) -> None:
+    def __init__(self, onnx_path: Path, configure: Callable[[object], None] = _default) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -84,7 +88,7 @@ class RawSession:
         )
         self.names = [i.name for i in self.session.get_inputs()]
         self.run_options = ort.RunOptions()
-        if shrink or configure is _earmark_like:
+        if configure is _shrinking:
             self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> None:

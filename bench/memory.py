@@ -42,12 +42,13 @@ CONFIGS: list[tuple[str, dict[str, str]]] = [
             "MALLOC_ARENA_MAX": "64",  # what glibc allows 8 threads a core on 2 cores, as before
         },
     ),
-    ("default (12 s a call, shrink)", {}),
+    ("default (12 s a call, adaptive)", {}),
+    ("12 s a call, arena shrunk", {"EARMARK_MEMORY_ARENA": "shrink"}),
     ("12 s a call, arena kept", {"EARMARK_MEMORY_ARENA": "keep"}),
     ("12 s a call, no arena", {"EARMARK_MEMORY_ARENA": "off"}),
-    ("24 s a call, shrink", {"EARMARK_MAX_BATCH_SECONDS": "24"}),
+    ("24 s a call", {"EARMARK_MAX_BATCH_SECONDS": "24"}),
     ("no byte bound ahead", {"EARMARK_MAX_INFLIGHT_BYTES": str(1 << 40)}),
-    ("8 s a call, shrink", {"EARMARK_MAX_BATCH_SECONDS": "8"}),
+    ("8 s a call", {"EARMARK_MAX_BATCH_SECONDS": "8"}),
 ]
 #: Sample rates and channel counts of the mix.
 RATES = (8_000, 16_000, 22_050, 44_100, 48_000)

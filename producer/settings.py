@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     #: Worker log lines: json, text, or auto (json when stderr is not a terminal).
     log_format: Literal["json", "text", "auto"] = "auto"
-    #: ONNX Runtime's memory after each model call: shrink (hand it back), keep, or off.
-    memory_arena: Literal["keep", "shrink", "off"] = "shrink"
+    #: ONNX Runtime's memory after each model call: adaptive (kept while shapes repeat,
+    #: handed back when they change), shrink (always handed back), keep, or off.
+    memory_arena: Literal["adaptive", "keep", "shrink", "off"] = "adaptive"
     local_roots: str = Field(default_factory=os.getcwd)
     url_allow_private: bool = False
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
