@@ -67,10 +67,17 @@ def mixed_clips(count: int, low_s: float, high_s: float, rate: int = 16_000) -> 
     return [0.1 * rng.standard_normal(int(n)).astype(np.float32) for n in lengths]
 
 
-def classifier(model: Path, dtype: Dtype, batching: Batching, threads: int = 0) -> Classifier:
-    """A classifier for one model folder and dtype under `batching`."""
+def classifier(
+    model: Path,
+    dtype: Dtype,
+    batching: Batching,
+    threads: int = 0,
+    providers: tuple[str, ...] = ("CPUExecutionProvider",),
+) -> Classifier:
+    """A classifier for one model folder and dtype under `batching`, on `providers`."""
     files = resolve_model(str(model), dtype=dtype)
-    return Classifier(files, SessionOptions(intra_op_threads=threads), batching)
+    options = SessionOptions(providers=providers, intra_op_threads=threads)
+    return Classifier(files, options, batching)
 
 
 def scores(model: Classifier, clips: Sequence[np.ndarray], max_batch: int) -> np.ndarray:
@@ -106,17 +113,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="few clips, one repeat: a smoke run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
+    parser.add_argument("--providers", default="CPUExecutionProvider", help="comma-separated")
     args = parser.parse_args(argv)
+    providers = tuple(name.strip() for name in args.providers.split(",") if name.strip())
     count = 16 if args.quick else 64
     workloads = {"0.8-1.2 s": mixed_clips(count, 0.8, 1.2), "0.5-3 s": mixed_clips(count, 0.5, 3)}
     fixtures = {folder.name: fixture_clips(folder) for folder in FIXTURES}
-    print(f"padded vs exact batching, at most {MAX_BATCH} clips a call, cuts {CUTS}")
+    print(f"padded vs exact batching, at most {MAX_BATCH} clips a call, cuts {CUTS}, {providers}")
     print(f"{'model':20} dtype  fixtures  clips  max|dscore|  top-1 agree")
     pairs: dict[tuple[str, str], dict[Batching, Classifier]] = {}
     modes: tuple[Batching, ...] = ("exact", "padded")
     for model in args.model or MODELS:
         for dtype in args.dtype or ["fp32", "q8"]:
-            pair = {b: classifier(model, dtype, b, args.threads) for b in modes}
+            pair = {b: classifier(model, dtype, b, args.threads, providers) for b in modes}
             pairs[model.name[:20], dtype] = pair
             for name, clips in fixtures.items():
                 change = score_change(*(scores(pair[b], clips, MAX_BATCH) for b in pair))
