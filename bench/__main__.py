@@ -26,9 +26,8 @@ from bench.flops import count_flops, matmul_peak
 from bench.make_model import MODELS_DIR, ensure_model
 from bench.measure import (
     Case,
-    ceiling_rows,
-    earmark_rows,
     load_pipeline,
+    paired_rows,
     stage_seconds,
     variant_rows,
     waveforms,
@@ -124,10 +123,8 @@ def run_case(run: Run, case: Case, keyword: Workload, mix: Workload) -> None:
     """Ceiling, in-process, stages and queue of one model and dtype."""
     say(f"{case.name} {case.dtype}: ceiling, in process, stages")
     rows = run.results.rows
-    rows += ceiling_rows(case, keyword, case.batches, run.meter)
-    rows += ceiling_rows(case, mix, (case.max_batch,), run.meter)
-    rows += earmark_rows(case, keyword, sorted({1, case.max_batch}), run.meter)
-    rows += earmark_rows(case, mix, (case.max_batch,), run.meter)
+    rows += paired_rows(case, keyword, case.batches, (1, case.max_batch), run.meter)
+    rows += paired_rows(case, mix, (case.max_batch,), (case.max_batch,), run.meter)
     for workload in (keyword, mix):
         run.results.stages[(case.name, case.dtype, workload.name)] = stage_seconds(
             case, workload, case.max_batch

@@ -112,15 +112,9 @@ def chunks(count: int, batch: int) -> list[list[int]]:
     return [list(range(start, min(start + batch, count))) for start in range(0, count, batch)]
 
 
-def time_batches(
-    session: RawSession, batches: Sequence[Feeds], clips: int, repeat: int = 1
-) -> Timed:
-    """The fastest of ``repeat`` passes over ``batches``, after one untimed call on the first."""
-    session.run(batches[0])
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        for feeds in batches:
-            session.run(feeds)
-        best = min(best, time.perf_counter() - started)
-    return Timed(clips, best)
+def time_pass(session: RawSession, batches: Sequence[Feeds]) -> float:
+    """Seconds of one call on each of ``batches``, in turn."""
+    started = time.perf_counter()
+    for feeds in batches:
+        session.run(feeds)
+    return time.perf_counter() - started

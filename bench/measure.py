@@ -7,23 +7,25 @@ records how much of the machine other processes took during each timed pass.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from bench.ceiling import VARIANTS, RawSession, chunks, precompute, time_batches
+from bench.ceiling import VARIANTS, RawSession, chunks, precompute, time_pass
 from bench.meter import Meter, Usage
 from bench.rows import CEILING, Row, Stages
 from bench.workloads import Workload
 from producer.refs import parse_ref
 from producer.settings import Dtype, Settings
-from worker.audio import decode_audio, resample, to_mono
+from worker.audio import decode_audio, resample, sniff_container, to_mono
 from worker.batching import plan_batches
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetchLimits
 from worker.pipeline import AudioClassificationPipeline, pipeline
+from worker.reference_decoder import decode_reference
 
 #: The path name of earmark's in-process pipeline.
 IN_PROCESS = "earmark in-process (pipeline on paths)"
@@ -89,55 +91,35 @@ def batch_plan(
     return plan_batches([len(w) for w in waves], settings.max_batch, classifier.mode, budget)
 
 
-def in_process(pipe: AudioClassificationPipeline, workload: Workload, batch: int) -> float:
-    """Seconds of one pass of ``iter_records`` over the workload, after one untimed batch."""
-    refs = [str(path) for path in workload.paths]
-    _check(pipe, refs[:batch], batch)
+def in_process(pipe: AudioClassificationPipeline, refs: Sequence[str], batch: int) -> float:
+    """Seconds of one pass of ``iter_records`` over ``refs``."""
     started = time.perf_counter()
-    _check(pipe, refs, batch)
-    return time.perf_counter() - started
-
-
-def _check(pipe: AudioClassificationPipeline, refs: Sequence[str], batch: int) -> None:
     for record in pipe.iter_records(refs, batch_size=batch):
         if record.status != "ok":  # an error record means a broken bench, not a slow one
             raise RuntimeError(f"{record.input}: {record.error}")
+    return time.perf_counter() - started
 
 
-def earmark_rows(case: Case, workload: Workload, batches: Sequence[int], meter: Meter) -> list[Row]:
-    """earmark in-process at each batch size on one workload."""
-    rows = []
-    for batch in batches:
-        pipe = load_pipeline(case, workload, batch)
-        usage: dict[str, Usage] = {}
-        with meter.phase(usage, "pass"):
-            seconds = min(in_process(pipe, workload, batch) for _ in range(case.repeat))
-        clips = len(workload.paths)
-        rows.append(
-            Row(
-                case.name,
-                case.dtype,
-                workload.name,
-                IN_PROCESS,
-                batch,
-                clips,
-                seconds,
-                usage["pass"].others,
-            )
-        )
-    return rows
+def paired_rows(
+    case: Case,
+    workload: Workload,
+    batches: Sequence[int],
+    earmark_batches: Sequence[int],
+    meter: Meter,
+) -> list[Row]:
+    """Raw ONNX Runtime on precomputed features at each batch size (the ceiling), and earmark
+    in process on the file paths at each of ``earmark_batches``.
 
-
-def ceiling_rows(case: Case, workload: Workload, batches: Sequence[int], meter: Meter) -> list[Row]:
-    """Raw ONNX Runtime on precomputed features at each batch size.
-
-    On the keyword case a batch is ``batch`` consecutive clips; on the mix it is what earmark's
-    plan groups at that largest batch (lengths that may share a call), so both run the same calls.
+    Where both run at one batch size their passes take turns, ``case.repeat`` each, the
+    fastest of each kept: a machine whose speed drifts over a run then moves both alike, and
+    their ratio holds. On the keyword case a ceiling batch is ``batch`` consecutive clips; on
+    the mix it is what earmark's plan groups at that batch (lengths that may share a call), so
+    both run the same calls.
     """
-    pipe = load_pipeline(case, workload, max(batches))
-    classifier = pipe.classifier
+    classifier = load_pipeline(case, workload, max(batches)).classifier
     waves = waveforms(classifier, workload)
     session = RawSession(case.onnx_path())
+    refs = [str(path) for path in workload.paths]
     rows = []
     for batch in batches:
         if workload.name == "keyword":
@@ -145,22 +127,39 @@ def ceiling_rows(case: Case, workload: Workload, batches: Sequence[int], meter: 
         else:
             plan = batch_plan(classifier, waves, settings_for(workload, batch))
         feeds = precompute(classifier.extractor, waves, plan)
-        usage: dict[str, Usage] = {}
-        with meter.phase(usage, "pass"):
-            timed = time_batches(session, feeds, len(waves), case.repeat)
-        rows.append(
-            Row(
-                case.name,
-                case.dtype,
-                workload.name,
-                CEILING,
-                batch,
-                timed.clips,
-                timed.seconds,
-                usage["pass"].others,
-            )
-        )
+        passes = {CEILING: partial(time_pass, session, feeds)}
+        if batch in earmark_batches:
+            pipe = load_pipeline(case, workload, batch)
+            passes[IN_PROCESS] = partial(in_process, pipe, refs, batch)
+        rows += _taking_turns(case, workload, batch, passes, meter)
     return rows
+
+
+def _taking_turns(
+    case: Case,
+    workload: Workload,
+    batch: int,
+    passes: Mapping[str, Callable[[], float]],
+    meter: Meter,
+) -> list[Row]:
+    """One row per pass, each the fastest of ``case.repeat`` timed runs after an untimed one,
+    the passes taking turns."""
+    for run in passes.values():
+        run()  # untimed: first calls, page faults, the arena's first growth
+    best = dict.fromkeys(passes, float("inf"))
+    usage: dict[str, Usage] = {}
+    with meter.phase(usage, "pass"):
+        for _ in range(case.repeat):
+            for name, run in passes.items():
+                best[name] = min(best[name], run())
+    clips = len(workload.paths)
+    return [_row(case, workload, name, batch, clips, best[name], usage["pass"]) for name in passes]
+
+
+def _row(
+    case: Case, workload: Workload, path: str, batch: int, clips: int, seconds: float, usage: Usage
+) -> Row:
+    return Row(case.name, case.dtype, workload.name, path, batch, clips, seconds, usage.others)
 
 
 def variant_rows(case: Case, workload: Workload, batch: int, meter: Meter) -> list[Row]:
@@ -171,26 +170,18 @@ def variant_rows(case: Case, workload: Workload, batch: int, meter: Meter) -> li
     rows = []
     for name, configure in VARIANTS.items():
         session = RawSession(case.onnx_path(), configure)
-        usage: dict[str, Usage] = {}
-        with meter.phase(usage, "pass"):
-            timed = time_batches(session, feeds, len(waves), case.repeat)
-        rows.append(
-            Row(
-                case.name,
-                case.dtype,
-                workload.name,
-                name,
-                batch,
-                timed.clips,
-                timed.seconds,
-                usage["pass"].others,
-            )
+        rows += _taking_turns(
+            case, workload, batch, {name: partial(time_pass, session, feeds)}, meter
         )
     return rows
 
 
 def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
-    """Fetch, decode, resample, features and model timed one at a time with earmark's code."""
+    """Fetch, decode, resample, features and model timed one at a time with earmark's code.
+
+    With the reference decoder (the default) one ffmpeg filter graph decodes, downmixes and
+    resamples, so its time is all under decode and resample is 0.
+    """
     settings = settings_for(workload, batch)
     classifier = load_pipeline(case, workload, batch).classifier
     fetcher = Fetcher(
@@ -199,11 +190,15 @@ def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
     started = time.perf_counter()
     blobs = [fetcher.fetch(parse_ref(str(path))) for path in workload.paths]
     fetched = time.perf_counter()
-    decoded = [decode_audio(blob, max_seconds=600.0) for blob in blobs]
-    decoded_at = time.perf_counter()
     rate = classifier.sampling_rate
-    waves = [resample(to_mono(d.samples, d.layout), d.sample_rate, rate) for d in decoded]
-    resampled = time.perf_counter()
+    if settings.decoder == "reference":
+        waves = [_reference_wave(blob, rate) for blob in blobs]
+        decoded_at = resampled = time.perf_counter()
+    else:
+        decoded = [decode_audio(blob, max_seconds=600.0) for blob in blobs]
+        decoded_at = time.perf_counter()
+        waves = [resample(to_mono(d.samples, d.layout), d.sample_rate, rate) for d in decoded]
+        resampled = time.perf_counter()
     features_s = model_s = 0.0
     classifier.model.run(classifier.extractor(waves[:1]))  # untimed first call
     for rows in batch_plan(classifier, waves, settings):
@@ -216,3 +211,9 @@ def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
     return Stages(
         fetched - started, decoded_at - fetched, resampled - decoded_at, features_s, model_s
     )
+
+
+def _reference_wave(blob: bytes, rate: int) -> np.ndarray:
+    """One file as the reference decoder gives it: mono float32 at `rate`."""
+    container = sniff_container(blob)
+    return decode_reference(blob, container, target_rate=rate, max_seconds=600.0).waveform
