@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from worker.audio import decode_audio, resample, to_mono
 from worker.pipeline import AudioClassificationPipeline
 
@@ -160,6 +162,10 @@ def one_model_call(pipe: AudioClassificationPipeline, ref: str) -> Callable[[], 
     return call_ms
 
 
+#: What the latency goal allows on top of max wait and one model call.
+LATENCY_SLACK_MS = 20.0
+
+
 @dataclass(frozen=True)
 class Latency:
     """One idle job: submit → record present, what its record says, and an in-process call."""
@@ -167,7 +173,45 @@ class Latency:
     total_ms: float
     queued_ms: float  # enqueued_at (client clock) → the worker starts its micro-batch
     work_ms: float  # fetch + decode + model, as the record times them
+    infer_ms: float  # the job's own model call, as its record times it
     model_ms: float  # one in-process model call on one clip, timed right after the job
+
+    @property
+    def own_ms(self) -> float:
+        """The latency less the job's own model call: what earmark adds around it (queue,
+        max wait, fetch, decode, labels, write, poll)."""
+        return self.total_ms - self.infer_ms
+
+
+@dataclass(frozen=True)
+class LatencyGoal:
+    """The idle latency's goal read two ways: p99 of the whole latency against max wait + the
+    median idle model call + slack (as issue #13 writes it), and p99 of each job's latency less
+    its own model call against max wait + slack (what is left when the model call varies)."""
+
+    p50_ms: float
+    p99_ms: float
+    goal_ms: float
+    own_p99_ms: float
+    own_goal_ms: float
+    #: The in-process model call after each job: its median and p99 (how much it varies idle).
+    model_p50_ms: float
+    model_p99_ms: float
+
+
+def latency_goal(latencies: Sequence[Latency], max_wait_ms: float) -> LatencyGoal:
+    """Both readings of the goal for `latencies`."""
+    p50, p99 = np.percentile([x.total_ms for x in latencies], [50, 99])
+    model_p50, model_p99 = np.percentile([x.model_ms for x in latencies], [50, 99])
+    return LatencyGoal(
+        p50_ms=float(p50),
+        p99_ms=float(p99),
+        goal_ms=max_wait_ms + float(model_p50) + LATENCY_SLACK_MS,
+        own_p99_ms=float(np.percentile([x.own_ms for x in latencies], 99)),
+        own_goal_ms=max_wait_ms + LATENCY_SLACK_MS,
+        model_p50_ms=float(model_p50),
+        model_p99_ms=float(model_p99),
+    )
 
 
 @dataclass(frozen=True)

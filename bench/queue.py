@@ -172,8 +172,9 @@ def idle_latencies(
             raise RuntimeError(f"{record.input}: {record.error}")
         t = record.timings
         work = sum(x or 0.0 for x in (t.fetch_s, t.decode_s, t.infer_s))
+        queued, infer = 1000 * (t.queued_s or 0.0), 1000 * (t.infer_s or 0.0)
         time.sleep(IDLE_GAP_S)  # the worker finishes its bookkeeping before the call
-        latencies.append(Latency(total, 1000 * (t.queued_s or 0.0), 1000 * work, model_call()))
+        latencies.append(Latency(total, queued, 1000 * work, infer, model_call()))
     return latencies
 
 

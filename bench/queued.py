@@ -14,7 +14,13 @@ from pathlib import Path
 
 from bench.measure import Case, load_pipeline, settings_for
 from bench.meter import Latency, Meter, Usage, one_model_call
-from bench.queue import idle_latencies, queue_pass, running_worker, worker_environment
+from bench.queue import (
+    MAX_WAIT_MS,
+    idle_latencies,
+    queue_pass,
+    running_worker,
+    worker_environment,
+)
 from bench.rows import Row
 from bench.workloads import Workload
 from producer.client import Client
@@ -22,8 +28,6 @@ from producer.messages import DEFAULT_CHUNK_SIZE
 from producer.settings import Settings
 from scripts.processes import WorkerProcess
 
-#: The worker's micro-batch wait, in ms (the settings' default, set explicitly).
-MAX_WAIT_MS = 50
 #: Path names of the two queues.
 INTERACTIVE = "earmark queue interactive (1 worker)"
 BULK = f"earmark queue bulk (1 worker, {DEFAULT_CHUNK_SIZE}/chunk)"

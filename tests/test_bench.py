@@ -18,6 +18,7 @@ from onnx import TensorProto, helper
 
 from bench.__main__ import main
 from bench.flops import count_flops, matmul_peak
+from bench.meter import Latency, latency_goal
 
 #: One row of a model's table: dtype, workload, path, batch, clips, seconds, clips/s, vs
 #: ceiling, GFLOP/s, % of peak, others.
@@ -72,6 +73,17 @@ def test_the_matmul_peak_is_a_rate() -> None:
     assert matmul_peak(side=128, tries=2) > 0
 
 
+def test_the_latency_goal_is_read_from_the_jobs_both_ways() -> None:
+    # 101 jobs: latency 100..200 ms, own model call 38..138 ms, the idle call 40..240 ms.
+    jobs = [Latency(100 + n, 55, 40 + n, 38 + n, 40 + 2 * n) for n in range(101)]
+    goal = latency_goal(jobs, max_wait_ms=50)
+    assert goal.p99_ms == pytest.approx(199)
+    assert goal.goal_ms == pytest.approx(50 + 140 + 20)  # the median idle call is 140 ms
+    assert (goal.model_p50_ms, goal.model_p99_ms) == pytest.approx((140, 238))
+    assert goal.own_p99_ms == pytest.approx(62)  # every job spent 62 ms outside its call
+    assert goal.own_goal_ms == 70
+
+
 def test_a_quick_run_prints_figures_made_of_its_own_measurements(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -103,4 +115,5 @@ def test_a_quick_run_prints_figures_made_of_its_own_measurements(
         assert sum(float(s[:-1]) for s in shares) == pytest.approx(100, abs=0.3)
     assert "the transformers peer did not run" in out or "transformers pipeline" in out
     assert "idle single-job latency" in out and "bulk run: 48 references" in out
+    assert "less each job's own model call" in out
     assert "what ONNX Runtime leaves" in out and "goals (issue #13)" in out
