@@ -4,12 +4,14 @@ Each configuration runs one ``earmark worker --concurrency 1`` (a real process, 
 Redis) on the wide model of `scripts/wide_model.py` (wav2vec2's 512-channel front end, 17 MB,
 masked so that mixed lengths share padded calls), queues the same clips (0.3-12 s; 8, 16,
 22.05, 44.1 and 48 kHz; mono and stereo WAV) as bulk chunks, and reads its pool process's
-resident memory while the run goes: after the model loaded, its peak (``VmHWM``), and at a
-tenth and at the end of the run (growth). The first configuration is how earmark ran before
+resident memory while the run goes: after the model loaded, its peak (``VmHWM``), at each
+tenth of the run (printed as it is taken, so a long run shows its curve) and at the end; the
+growth is from the first tenth to the end. The first configuration is how earmark ran before
 the memory bounds (no seconds budget, ONNX Runtime's arena kept, no byte bound ahead); its
-clips/s is the baseline of the ratios.
+clips/s is the baseline of the ratios. A long run (``--clips 10000``: job 1,000 to job 10,000)
+cycles through ``--distinct`` written clips rather than writing them all.
 
-    python -m bench.memory [--clips 300] [--seed 7]
+    python -m bench.memory [--clips 300] [--distinct 1000] [--seed 7] [--only 1 2]
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ CONFIGS: list[tuple[str, dict[str, str]]] = [
 RATES = (8_000, 16_000, 22_050, 44_100, 48_000)
 #: Seconds between reads of the pool process's memory.
 SAMPLE_S = 0.25
-#: Seconds the whole run may take per configuration.
+#: Seconds the whole run may take per configuration, at least and per clip (5 clips/s here).
 RUN_TIMEOUT_S = 1800.0
+RUN_TIMEOUT_PER_CLIP_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -131,18 +134,21 @@ def _run(
         Settings(broker_url=env["EARMARK_BROKER_URL"], results_url=env["EARMARK_RESULTS_URL"])
     )
     done = threading.Event()
-    tenth: list[float] = []
+    tenths: list[float] = []
 
     def watch(batch_id: str) -> None:
-        while not done.wait(SAMPLE_S):
-            if not tenth and client.status(batch_id).done >= len(clips) // 10:
-                tenth.append(child.memory_info().rss / 1e6)
+        while not done.wait(SAMPLE_S) and len(tenths) < 9:
+            jobs = client.status(batch_id).done
+            if jobs >= len(clips) * (len(tenths) + 1) // 10:
+                tenths.append(child.memory_info().rss / 1e6)
+                print(f"  {name}: job {jobs:,}: {tenths[-1]:.0f} MB", flush=True)
 
     started = time.monotonic()
     batch_id = client.submit_many(clips, bulk=True).batch_id
     watcher = threading.Thread(target=watch, args=(batch_id,), daemon=True)
     watcher.start()
-    records = list(client.iter_results(batch_id, wait=True, timeout=RUN_TIMEOUT_S))
+    timeout = max(RUN_TIMEOUT_S, RUN_TIMEOUT_PER_CLIP_S * len(clips))
+    records = list(client.iter_results(batch_id, wait=True, timeout=timeout))
     elapsed = time.monotonic() - started
     done.set()
     watcher.join()
@@ -151,7 +157,7 @@ def _run(
         raise RuntimeError(f"{name}: {len(records)} records, {len(failed)} failed: {failed[:1]}")
     end = child.memory_info().rss / 1e6
     return Memory(
-        name, loaded, high_water_mb(child), (tenth or [end])[0], end, len(clips) / elapsed
+        name, loaded, high_water_mb(child), (tenths or [end])[0], end, len(clips) / elapsed
     )
 
 
@@ -160,6 +166,7 @@ def report(results: list[Memory], model_mb: float) -> None:
     goal = 1.5 * model_mb + 300
     base = results[0].clips_per_s
     print(f"model file {model_mb:.1f} MB; goal: peak <= {goal:.0f} MB per pool process")
+    print(f"clips/s ratios against the first row, {results[0].name}")
     print(f"{'configuration':32} {'loaded':>7} {'peak':>7} {'at 1/10':>8} {'end':>7} "
           f"{'growth':>7} {'clips/s':>8} {'ratio':>6}")  # fmt: skip
     for m in results:
@@ -175,6 +182,7 @@ def main() -> None:
     """Measure every configuration on the same clips and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=300, help="clips per run")
+    parser.add_argument("--distinct", type=int, default=1000, help="clips written, cycled")
     parser.add_argument("--seed", type=int, default=7, help="seed of the mix")
     parser.add_argument("--only", type=int, nargs="*", help="configuration numbers to run")
     args = parser.parse_args()
@@ -182,7 +190,8 @@ def main() -> None:
         root = Path(scratch)
         make_wide_model(root / "wide")
         (root / "clips").mkdir()
-        clips = write_mix(root / "clips", args.clips, args.seed)
+        written = write_mix(root / "clips", min(args.clips, args.distinct), args.seed)
+        clips = [written[n % len(written)] for n in range(args.clips)]
         chosen = [CONFIGS[i] for i in args.only] if args.only else CONFIGS
         results = []
         for n, (name, changes) in enumerate(chosen):
