@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from worker.features import FeatureExtractor
 
 Feeds = dict[str, np.ndarray]
+#: Sets a variant's options on ONNX Runtime's session options and run options.
+Configure = Callable[[Any, Any], None]
 
 
 @dataclass(frozen=True)
@@ -34,37 +37,38 @@ class Timed:
         return self.clips / self.seconds
 
 
-def _default(options: object) -> None:
+def _default(options: Any, run_options: Any) -> None:
     """ONNX Runtime's defaults, untouched."""
 
 
-def _no_spinning(options: object) -> None:
+def _no_spinning(options: Any, run_options: Any) -> None:
     """Intra-op threads sleep instead of spinning between parallel sections."""
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # type: ignore[attr-defined]
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
 
-def _level(name: str) -> Callable[[object], None]:
-    def apply(options: object) -> None:
+def _level(name: str) -> Configure:
+    def apply(options: Any, run_options: Any) -> None:
         import onnxruntime as ort
 
-        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, name)  # type: ignore[attr-defined]
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, name)
 
     apply.__doc__ = f"graph_optimization_level = {name}"
     return apply
 
 
-def _earmark_like(options: object) -> None:
+def _earmark_like(options: Any, run_options: Any) -> None:
     """What worker/model.py sets: one inter-op thread (its adaptive arena keeps the memory of
     calls that repeat one shape, as every call here does)."""
-    options.inter_op_num_threads = 1  # type: ignore[attr-defined]
+    options.inter_op_num_threads = 1
 
 
-def _shrinking(options: object) -> None:
+def _shrinking(options: Any, run_options: Any) -> None:
     """ONNX Runtime's defaults, the arena shrunk after every call (EARMARK_MEMORY_ARENA=shrink)."""
+    run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 
 #: Session option variants measured against ONNX Runtime's defaults, by name.
-VARIANTS: dict[str, Callable[[object], None]] = {
+VARIANTS: dict[str, Configure] = {
     "ORT defaults (all optimisations, layout, spinning)": _default,
     "allow_spinning=0": _no_spinning,
     "optimisations: extended (no NCHWc layout)": _level("ORT_ENABLE_EXTENDED"),
@@ -78,18 +82,15 @@ VARIANTS: dict[str, Callable[[object], None]] = {
 class RawSession:
     """A plain ONNX Runtime session on one graph, configured by ``configure``."""
 
-    def __init__(self, onnx_path: Path, configure: Callable[[object], None] = _default) -> None:
+    def __init__(self, onnx_path: Path, configure: Configure = _default) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        configure(options)
+        options, self.run_options = ort.SessionOptions(), ort.RunOptions()
+        configure(options, self.run_options)
         self.session = ort.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
         self.names = [i.name for i in self.session.get_inputs()]
-        self.run_options = ort.RunOptions()
-        if configure is _shrinking:
-            self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> None:
         """One call on the inputs the graph declares."""

@@ -20,12 +20,11 @@ from bench.rows import CEILING, Row, Stages
 from bench.workloads import Workload
 from producer.refs import parse_ref
 from producer.settings import Dtype, Settings
-from worker.audio import decode_audio, resample, sniff_container, to_mono
+from worker.audio import decode_audio, resample, to_mono
 from worker.batching import plan_batches
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetchLimits
 from worker.pipeline import AudioClassificationPipeline, pipeline
-from worker.reference_decoder import decode_reference
 
 #: The path name of earmark's in-process pipeline.
 IN_PROCESS = "earmark in-process (pipeline on paths)"
@@ -183,7 +182,8 @@ def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
     resamples, so its time is all under decode and resample is 0.
     """
     settings = settings_for(workload, batch)
-    classifier = load_pipeline(case, workload, batch).classifier
+    pipe = load_pipeline(case, workload, batch)
+    classifier = pipe.classifier
     fetcher = Fetcher(
         FetchLimits(local_roots=settings.local_root_list, max_bytes=settings.max_bytes)
     )
@@ -192,7 +192,7 @@ def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
     fetched = time.perf_counter()
     rate = classifier.sampling_rate
     if settings.decoder == "reference":
-        waves = [_reference_wave(blob, rate) for blob in blobs]
+        waves = [pipe.loader.decode(blob).waveform for blob in blobs]
         decoded_at = resampled = time.perf_counter()
     else:
         decoded = [decode_audio(blob, max_seconds=600.0) for blob in blobs]
@@ -211,9 +211,3 @@ def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
     return Stages(
         fetched - started, decoded_at - fetched, resampled - decoded_at, features_s, model_s
     )
-
-
-def _reference_wave(blob: bytes, rate: int) -> np.ndarray:
-    """One file as the reference decoder gives it: mono float32 at `rate`."""
-    container = sniff_container(blob)
-    return decode_reference(blob, container, target_rate=rate, max_seconds=600.0).waveform

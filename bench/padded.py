@@ -19,8 +19,7 @@ import numpy as np
 import onnxruntime  # noqa: F401  # imported up front: the import starts a thread
 import soundfile as sf
 
-from producer.settings import Dtype
-from worker.batching import Batching
+from producer.settings import Batching, Dtype
 from worker.classifier import Classifier
 from worker.hub import resolve_model
 from worker.model import SessionOptions

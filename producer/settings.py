@@ -9,6 +9,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Dtype = Literal["fp32", "q8", "fp16", "int8"]
+#: ONNX Runtime's memory after a model call (worker/model.py says what each does).
+MemoryArena = Literal["adaptive", "keep", "shrink", "off"]
+#: How clips of different lengths may share a model call (worker/batching.py).
+Batching = Literal["exact", "padded"]
 
 #: The production model: keyword spotting, as Transformers-PHP's documentation shows it.
 DEFAULT_MODEL = "Xenova/wav2vec2-base-superb-ks"
@@ -35,7 +39,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text", "auto"] = "auto"
     #: ONNX Runtime's memory after each model call: adaptive (kept while shapes repeat,
     #: handed back when they change), shrink (always handed back), keep, or off.
-    memory_arena: Literal["adaptive", "keep", "shrink", "off"] = "adaptive"
+    memory_arena: MemoryArena = "adaptive"
     local_roots: str = Field(default_factory=os.getcwd)
     url_allow_private: bool = False
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
@@ -62,7 +66,7 @@ class Settings(BaseSettings):
     #: runs on those it can (CPU at least) and logs a warning.
     provider_fallback: bool = False
     #: `exact` never changes a score; `padded` pads clips of near lengths into one call.
-    batching: Literal["exact", "padded"] = "exact"
+    batching: Batching = "exact"
 
     @field_validator("local_roots")
     @classmethod

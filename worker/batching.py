@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Literal
 
-#: `exact` batching never changes a score; `padded` pads clips of near lengths into one call.
-Batching = Literal["exact", "padded"]
+from producer.settings import Batching
 
 #: Most padding `padded` batching adds to a clip, as a share of its call's longest clip: the
 #: score change this buys is measured in bench/padded.py and bounded in tests/test_batching.py.

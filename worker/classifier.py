@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from producer.errors import InferenceFailed, ModelError
-from worker.batching import Batching, BatchMode, plan_batches, widen
+from producer.settings import Batching
+from worker.batching import BatchMode, plan_batches, widen
 from worker.features import FeatureExtractor, feature_extractor_from_config
 from worker.hub import ModelFiles
 from worker.model import OnnxClassifier, SessionOptions

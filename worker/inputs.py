@@ -58,7 +58,14 @@ class ClipLoader:
             decoded = _from_array(item, self.sampling_rate, self.max_seconds)
             return self._clip(decoded, started, started)
         data = self._read(item)
-        fetched = time.perf_counter()
+        return self._decode(data, started, time.perf_counter())
+
+    def decode(self, data: bytes) -> Clip:
+        """Decode, downmix and resample the bytes of one file already fetched."""
+        now = time.perf_counter()
+        return self._decode(data, now, now)
+
+    def _decode(self, data: bytes, started: float, fetched: float) -> Clip:
         if self.decoder == "fast":
             return self._clip(decode_audio(data, max_seconds=self.max_seconds), started, fetched)
         ref = decode_reference(

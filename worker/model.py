@@ -6,11 +6,12 @@ import mmap
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from producer.errors import ModelError
+from producer.settings import MemoryArena
 from worker.hub import ModelFiles
 from worker.providers import choose_providers, device_of
 
@@ -27,16 +28,6 @@ _NUMPY_TYPES: dict[str, type[np.generic]] = {
 }
 
 
-#: What ONNX Runtime does with the memory of a model call once it returns: ``keep`` holds it in
-#: its arena (ONNX Runtime's default: a worker then holds its largest call's activations for
-#: ever), ``shrink`` hands the arena's free chunks back after every call (every call then pays
-#: to fault its activations in afresh: 5 % of wav2vec2-base's clips/s), ``adaptive`` keeps them
-#: while calls repeat the shapes of the call before (steady traffic reuses them) and hands them
-#: back after a call whose shapes changed (mixed traffic is bounded as by ``shrink``), ``off``
-#: uses no arena.
-MemoryArena = Literal["adaptive", "keep", "shrink", "off"]
-
-
 @dataclass(frozen=True)
 class SessionOptions:
     """How to run the graph: providers in order of preference (and whether a missing one falls
@@ -44,6 +35,13 @@ class SessionOptions:
 
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     intra_op_threads: int = 0  # 0: ONNX Runtime's choice, one per core
+    #: What ONNX Runtime does with a model call's memory once it returns: ``keep`` holds it in
+    #: its arena (ONNX Runtime's default: a worker then holds its largest call's activations
+    #: for ever), ``shrink`` hands the arena's free chunks back after every call (every call
+    #: then pays to fault its activations in afresh: 5 % of wav2vec2-base's clips/s),
+    #: ``adaptive`` keeps them while calls repeat the shapes of the call before (steady traffic
+    #: reuses them) and hands them back after a call whose shapes changed (mixed traffic is
+    #: bounded as by ``shrink``), ``off`` uses no arena.
     memory_arena: MemoryArena = "adaptive"
     provider_fallback: bool = False
     #: Bind inputs as device tensors (one copy to the device per call); None: on a GPU only.
