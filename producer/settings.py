@@ -91,3 +91,9 @@ class Settings(BaseSettings):
     def local_root_list(self) -> tuple[str, ...]:
         """The folders local references may read, as given."""
         return tuple(part for part in self.local_roots.split(":") if part)
+
+
+def malloc_arena_max_is_set() -> bool:
+    """Whether the operator set glibc's ``MALLOC_ARENA_MAX``: the worker's own cap then stands
+    back (worker/service/runtime.limit_malloc_arenas)."""
+    return "MALLOC_ARENA_MAX" in os.environ

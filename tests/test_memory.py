@@ -21,6 +21,7 @@ from bench.memory import measure, write_mix
 from scripts.wide_model import make_wide_model
 from worker.hub import resolve_model
 from worker.model import OnnxClassifier, SessionOptions
+from worker.service.runtime import limit_malloc_arenas
 
 #: Clips in the run: enough to fill several padded calls of every length.
 CLIPS = 48
@@ -68,3 +69,12 @@ def test_the_adaptive_arena_holds_memory_only_while_call_shapes_repeat(workdir: 
 def _features(seconds: float) -> dict[str, np.ndarray]:
     samples = np.zeros((1, round(16_000 * seconds)), np.float32)
     return {"input_values": samples, "attention_mask": np.ones(samples.shape, np.int64)}
+
+
+def test_the_malloc_arena_cap_leaves_an_operators_own_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert not limit_malloc_arenas()
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_malloc_arenas()  # glibc's mallopt: the cap took (in this process too)

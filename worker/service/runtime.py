@@ -13,7 +13,7 @@ from pathlib import Path
 
 from producer.broker import HEARTBEAT_S, Publisher
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
-from producer.settings import Settings
+from producer.settings import Settings, malloc_arena_max_is_set
 from producer.state.redis import connect
 from producer.state.shared import SharedState, open_state
 from producer.stores import open_store
@@ -122,7 +122,10 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Cap glibc's malloc arenas (as ``MALLOC_ARENA_MAX`` does), before threads start; whether it
     took. glibc makes one arena per thread up to 8 per core, and the freed buffers of decodes on
     I/O threads then stay resident in arenas of their own (bench/memory.py: 9-19 MB of a pool
-    process's peak). Elsewhere than glibc it does nothing."""
+    process's peak). An operator's own ``MALLOC_ARENA_MAX`` is left as it is; elsewhere than
+    glibc it does nothing."""
+    if malloc_arena_max_is_set():
+        return False
     try:
         libc = ctypes.CDLL(None)
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
