@@ -6,7 +6,7 @@ masked so that mixed lengths share padded calls), queues the same clips (0.3-12 
 22.05, 44.1 and 48 kHz; mono and stereo WAV) as bulk chunks, and reads its pool process's
 resident memory while the run goes: after the model loaded, its peak (``VmHWM``), at each
 tenth of the run (printed as it is taken, so a long run shows its curve) and at the end; the
-growth is from the first tenth to the end. The first configuration is how earmark ran before
+growth is from the first reading to the end. The first configuration is how earmark ran before
 the memory bounds (no seconds budget, ONNX Runtime's arena kept, no byte bound ahead); its
 clips/s is the baseline of the ratios. A long run (``--clips 10000``: job 1,000 to job 10,000)
 cycles through ``--distinct`` written clips rather than writing them all.
@@ -137,9 +137,13 @@ def _run(
     tenths: list[float] = []
 
     def watch(batch_id: str) -> None:
-        while not done.wait(SAMPLE_S) and len(tenths) < 9:
+        # Bulk progress comes a chunk (256 jobs) at a time: one reading per tenth crossed, and
+        # one only where a chunk crosses several.
+        crossed = 0
+        while not done.wait(SAMPLE_S) and crossed < 9:
             jobs = client.status(batch_id).done
-            if jobs >= len(clips) * (len(tenths) + 1) // 10:
+            if jobs * 10 // len(clips) > crossed:
+                crossed = min(9, jobs * 10 // len(clips))
                 tenths.append(child.memory_info().rss / 1e6)
                 print(f"  {name}: job {jobs:,}: {tenths[-1]:.0f} MB", flush=True)
 
