@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +21,6 @@ from worker.features import FeatureExtractor
 Feeds = dict[str, np.ndarray]
 #: Sets a variant's options on ONNX Runtime's session options and run options.
 Configure = Callable[[Any, Any], None]
-
-
-@dataclass(frozen=True)
-class Timed:
-    """Clips labelled and the seconds they took."""
-
-    clips: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        """Clips per second."""
-        return self.clips / self.seconds
 
 
 def _default(options: Any, run_options: Any) -> None:

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.ceiling import Timed
-
 
 def why_not(model: Path) -> str | None:
     """Why the peer cannot run on ``model`` here, or None when it can."""
@@ -41,8 +39,8 @@ class Peer:
         self.torch_version = str(torch.__version__)
         self.pipe: Any = pipeline("audio-classification", model=str(model / "torch"), device="cpu")
 
-    def timed(self, paths: Sequence[Path], batch: int) -> Timed:
-        """One pass over ``paths`` at ``batch``, after one untimed batch."""
+    def pass_seconds(self, paths: Sequence[Path], batch: int) -> float:
+        """Seconds of one pass over ``paths`` at ``batch``, after one untimed batch."""
         import torch
 
         files = [str(path) for path in paths]
@@ -53,4 +51,4 @@ class Peer:
             seconds = time.perf_counter() - started
         if len(outputs) != len(files):
             raise RuntimeError(f"the peer gave {len(outputs)} answers for {len(files)} files")
-        return Timed(len(files), seconds)
+        return seconds
