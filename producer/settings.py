@@ -93,7 +93,9 @@ class Settings(BaseSettings):
         return tuple(part for part in self.local_roots.split(":") if part)
 
 
-def malloc_arena_max_is_set() -> bool:
-    """Whether the operator set glibc's ``MALLOC_ARENA_MAX``: the worker's own cap then stands
-    back (worker/service/runtime.limit_malloc_arenas)."""
-    return "MALLOC_ARENA_MAX" in os.environ
+def malloc_option_is_set(variable: str, tunable: str) -> bool:
+    """Whether the operator set a glibc malloc parameter, as its environment variable (e.g.
+    ``MALLOC_ARENA_MAX``) or in ``GLIBC_TUNABLES`` (``glibc.malloc.arena_max=…``): the
+    worker's own value then stands back (worker/service/runtime.tune_malloc)."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "").split(":")
+    return variable in os.environ or any(t.startswith(f"glibc.malloc.{tunable}=") for t in tunables)

@@ -103,9 +103,9 @@ def worker(
     if concurrency < 1:
         raise typer.BadParameter("--concurrency must be at least 1")
     from worker.service.app import create_worker, node_name_for, run_worker
-    from worker.service.runtime import limit_malloc_arenas
+    from worker.service.runtime import tune_malloc
 
-    limit_malloc_arenas()  # before any thread: the pool processes inherit it
+    tune_malloc()  # before any thread: the pool processes inherit it
 
     settings = worker_settings(Settings(), concurrency)
     if metrics_port is not None:

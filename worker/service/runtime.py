@@ -13,7 +13,7 @@ from pathlib import Path
 
 from producer.broker import HEARTBEAT_S, Publisher
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
-from producer.settings import Settings, malloc_arena_max_is_set
+from producer.settings import Settings, malloc_option_is_set
 from producer.state.redis import connect
 from producer.state.shared import SharedState, open_state
 from producer.stores import open_store
@@ -29,8 +29,29 @@ from worker.service.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
-#: glibc's M_ARENA_MAX (malloc.h): how many malloc arenas a process may make.
-_M_ARENA_MAX = -8
+
+@dataclass(frozen=True)
+class MallocOption:
+    """A glibc malloc parameter the worker sets: its mallopt number (malloc.h), the environment
+    variable and tunable an operator would set it by instead, and the worker's value."""
+
+    number: int
+    variable: str
+    tunable: str
+    value: int
+
+
+#: The worker's malloc, each measured on the memory bench (bench/README.md):
+MALLOC_OPTIONS = (
+    # at most 2 arenas: glibc makes one a thread, up to 8 a core, and the freed buffers of
+    # decodes on I/O threads then stay resident in arenas of their own (9-19 MB of the peak);
+    MallocOption(-8, "MALLOC_ARENA_MAX", "arena_max", 2),
+    # blocks from 128 KiB up always get pages of their own, handed back when freed. glibc starts
+    # there but raises the threshold to each such block freed (up to 32 MiB), and from then on
+    # waveforms and features come from the heap, whose holes stay resident: 28 MB of the peak
+    # and 55 MB of a process after the run, at no cost in clips/s.
+    MallocOption(-3, "MALLOC_MMAP_THRESHOLD_", "mmap_threshold", 128 * 1024),
+)
 
 #: Seconds a pool child may take to start, model load included; Celery's 4 s default kills a
 #: child that is still loading a large ONNX graph.
@@ -118,19 +139,20 @@ def _stopping() -> bool:
     return state.should_stop is not None or state.should_terminate is not None
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's malloc arenas (as ``MALLOC_ARENA_MAX`` does), before threads start; whether it
-    took. glibc makes one arena per thread up to 8 per core, and the freed buffers of decodes on
-    I/O threads then stay resident in arenas of their own (bench/memory.py: 9-19 MB of a pool
-    process's peak). An operator's own ``MALLOC_ARENA_MAX`` is left as it is; elsewhere than
-    glibc it does nothing."""
-    if malloc_arena_max_is_set():
-        return False
+def tune_malloc(options: tuple[MallocOption, ...] = MALLOC_OPTIONS) -> list[str]:
+    """Set glibc's malloc as `options` say, before threads start; the variables of those that
+    took. One the operator set (its variable or tunable) is left as it is; elsewhere than glibc
+    it does nothing."""
     try:
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
-        return False
+        return []
+    return [
+        option.variable
+        for option in options
+        if not malloc_option_is_set(option.variable, option.tunable)
+        and mallopt(option.number, option.value)
+    ]
 
 
 def build_runner(
