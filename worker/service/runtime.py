@@ -48,8 +48,8 @@ MALLOC_OPTIONS = (
     MallocOption(-8, "MALLOC_ARENA_MAX", "arena_max", 2),
     # blocks from 128 KiB up always get pages of their own, handed back when freed. glibc starts
     # there but raises the threshold to each such block freed (up to 32 MiB), and from then on
-    # waveforms and features come from the heap, whose holes stay resident: 28 MB of the peak
-    # and 55 MB of a process after the run, at no cost in clips/s.
+    # waveforms and features come from the heap, whose holes stay resident: about 25 MB of the
+    # peak and 25-60 MB of a process after the run, at no cost in clips/s.
     MallocOption(-3, "MALLOC_MMAP_THRESHOLD_", "mmap_threshold", 128 * 1024),
 )
 
