@@ -5,7 +5,7 @@ grow with clips times the longest clip; before the bounds, a pool process reache
 a mix and kept it (ONNX Runtime's arena). With the defaults (12 s of padded audio a call, the
 arena handed back after every call whose shapes differ from the last, 64 MiB of decoded audio
 ahead, two malloc arenas, a fixed mmap threshold) it stays within a tenth of that. Issue 13's
-goal is 1.5 x the model file + 300 MB, met by 3-6 MB on 300 clips (bench/memory.py); this short
+goal is 1.5 x the model file + 300 MB, met by 3-7 MB on 300 clips (bench/memory.py); this short
 run allows + 360 MB.
 """
 
