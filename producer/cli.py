@@ -10,6 +10,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+# Typer vendors click and re-exports none of its usage errors; they are caught here to say them
+# in one line, as the contract asks, instead of click's boxed multi-line message.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
 from producer.errors import (
     ConfigError,
     EarmarkError,
@@ -89,11 +93,27 @@ def main() -> None:
     app.command()(report)
     _register_plugins()
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as e:  # a bare `earmark` or command group: its help
+        if help_text := e.format_message().strip():  # typer's rich help is printed already
+            typer.echo(help_text, err=True)
+        sys.exit(EXIT_USAGE)
+    except ClickException as e:  # a bad flag, option value or missing argument
+        _stop(usage_error(e), EXIT_USAGE, e)
     except ValidationError as e:  # a refused reference, id or field, before anything was sent
         _stop(f"refused: {describe_invalid(e)}", EXIT_USAGE, e)
     except EarmarkError as e:
         _stop(str(e), exit_code(e), e)
+    except typer.Abort as e:
+        _stop("aborted", EXIT_FAILED, e)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)  # `--help` and typer.Exit give a code
+
+
+def usage_error(error: ClickException) -> str:
+    """Click's usage message in one line: what was wrong and where the command's help is."""
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    return f"{message} (see `{context.command_path} --help`)" if context else message
 
 
 def _stop(message: str, code: int, error: Exception) -> None:

@@ -122,6 +122,33 @@ def test_producer_refusals_exit_2_with_one_line(redis_url: str) -> None:
         assert line.startswith("earmark: ") and "Traceback" not in line and "pw@" not in line
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("classify", "--bogus", "a.wav"), "No such option: --bogus"),
+        (("nosuchcommand",), "No such command 'nosuchcommand'"),
+        (("results",), "Missing argument"),
+        (("enqueue", "--top-k", "many", "a.wav"), "Invalid value for '--top-k'"),
+        (("status", "b1", "--timeout", "soon"), "Invalid value for '--timeout'"),
+        (("dlq", "list", "--extra"), "No such option: --extra"),
+    ],
+)
+def test_a_bad_flag_or_argument_exits_2_with_one_line(args: tuple[str, ...], says: str) -> None:
+    """Errors the command line's parser finds read like every other error: one line, exit 2,
+    naming the command's help (before, typer's boxed message spread over five lines)."""
+    done = _earmark(*args)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("earmark: ") and says in line and "--help" in line
+
+
+def test_a_bare_command_prints_its_help_and_exits_2() -> None:
+    done = _earmark()
+    assert done.returncode == 2
+    assert "Usage" in done.stdout + done.stderr and "enqueue" in done.stdout + done.stderr
+
+
 def test_a_missing_manifest_or_folder_is_a_usage_error(redis_url: str) -> None:
     env = {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
     for flag in ("--manifest", "--dir"):
