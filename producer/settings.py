@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     url_allow_private: bool = False
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     max_seconds: float = Field(default=600.0, gt=0)
+    #: Most memory, in MB, one clip's model call may take by the model's estimate: a longer clip
+    #: gets a too_large record (attention grows with its square). 0: no bound.
+    max_call_mb: int = Field(default=2048, ge=0)
     #: Seconds to wait for a connection to a URL's or S3's server.
     fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
     #: Seconds to wait for any one read from it.

@@ -68,8 +68,10 @@ def test_a_poison_job_is_dead_lettered_and_the_others_complete(
     folder.mkdir()
     poison = folder / "poison.wav"
     sf.write(poison, np.random.default_rng(0).standard_normal(16000 * 40) * 0.1, 16000)
-    roots = {"EARMARK_LOCAL_ROOTS": f"{folder}:{GOLDEN_AUDIO}"}
-    env = worker_env(redis_url, (tmp_path / "results").as_uri(), roots)
+    # EARMARK_MAX_CALL_MB would refuse the 40 s clip as too_large before it reaches the model:
+    # turned off here, the clip exhausts the worker's memory, which is the poison under test.
+    limits = {"EARMARK_LOCAL_ROOTS": f"{folder}:{GOLDEN_AUDIO}", "EARMARK_MAX_CALL_MB": "0"}
+    env = worker_env(redis_url, (tmp_path / "results").as_uri(), limits)
     worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "2")
     workers.append(worker)
     worker.wait_ready()

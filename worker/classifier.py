@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from producer.errors import InferenceFailed, ModelError
+from producer.errors import InferenceFailed, ModelError, PermanentError, TooLarge
 from producer.settings import Batching
 from worker.batching import BatchMode, plan_batches, widen
+from worker.call_memory import CallBound, call_memory
 from worker.features import FeatureExtractor, feature_extractor_from_config
 from worker.hub import ModelFiles
 from worker.model import OnnxClassifier, SessionOptions
@@ -23,7 +24,7 @@ class Inference:
 
     logits: np.ndarray | None
     seconds: float
-    error: InferenceFailed | None = None
+    error: PermanentError | None = None
 
 
 class Classifier:
@@ -34,6 +35,7 @@ class Classifier:
         files: ModelFiles,
         session: SessionOptions | None = None,
         batching: Batching = "exact",
+        max_call_mb: int = 0,
     ) -> None:
         self.files = files
         self.model = OnnxClassifier(files, session)
@@ -41,6 +43,10 @@ class Classifier:
         exact = batch_mode(self.model, self.extractor, files.config.get("model_type"))
         #: How clips share calls: the exact mode, widened to NEAR where `padded` allows it.
         self.mode = widen(exact, batching)
+        #: Refuses a clip whose call alone would need more than ``max_call_mb`` MB (0: never).
+        fixed = self.extractor.fixed_length  # every clip is padded or cut to one length
+        memory = None if fixed else call_memory(files.config, files.preprocessor)
+        self.call_bound = CallBound(memory, max_call_mb, self.extractor.sampling_rate)
 
     @property
     def labels(self) -> list[str]:
@@ -57,17 +63,30 @@ class Classifier:
     ) -> list[Inference]:
         """Logits for every waveform, in input order, with at most ``max_batch`` per call.
 
-        A batch the graph refuses is retried one clip at a time, so one bad clip fails alone.
+        A batch the graph refuses is retried one clip at a time, so one bad clip fails alone; a
+        clip over the call bound fails before any call.
         """
-        results: dict[int, Inference] = {}
-        lengths = [len(w) for w in waveforms]
-        for batch in plan_batches(lengths, max_batch, self.mode, max_samples):
+        results = self._refused(waveforms)
+        kept = [i for i in range(len(waveforms)) if i not in results]
+        for planned in plan_batches(
+            [len(waveforms[i]) for i in kept], max_batch, self.mode, max_samples
+        ):
+            batch = [kept[i] for i in planned]
             try:
                 results.update(self._run(waveforms, batch))
             except InferenceFailed:
                 for index in batch:
                     results.update(self._run_alone(waveforms, index))
         return [results[i] for i in range(len(waveforms))]
+
+    def _refused(self, waveforms: Sequence[np.ndarray]) -> dict[int, Inference]:
+        refused: dict[int, Inference] = {}
+        for index, waveform in enumerate(waveforms):
+            try:
+                self.call_bound.check(len(waveform))
+            except TooLarge as e:
+                refused[index] = Inference(None, 0.0, e)
+        return refused
 
     def _run(self, waveforms: Sequence[np.ndarray], batch: list[int]) -> dict[int, Inference]:
         started = time.perf_counter()

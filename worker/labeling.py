@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from producer.errors import InferenceFailed
+from producer.errors import PermanentError
 from producer.records import AudioInfo, Label, ModelInfo, Timings, WindowLabels
 from worker.classifier import Classifier, Inference
 from worker.inputs import Clip
@@ -32,7 +32,7 @@ class Outcome:
     windows: list[WindowLabels] | None
     infer_s: float
     truncated: bool
-    error: InferenceFailed | None = None
+    error: PermanentError | None = None
 
     def predict(self, text: str, clip: Clip, model: ModelInfo) -> Prediction:
         """The clip's prediction: its labels, or why the model could not give any."""

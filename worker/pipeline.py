@@ -197,15 +197,16 @@ def pipeline(
         memory_arena=settings.memory_arena,
         provider_fallback=settings.provider_fallback,
     )
-    classifier = Classifier(files, session, settings.batching)
+    classifier = Classifier(files, session, settings.batching, settings.max_call_mb)
     log.info(
-        "earmark: model %s (%s) ready in %.2f s (session %.2f s) on %s, batching %s",
+        "earmark: model %s (%s) ready in %.2f s (session %.2f s) on %s, batching %s, %s",
         files.model_id,
         files.dtype,
         time.perf_counter() - started,
         classifier.model.load_s,
         ",".join(classifier.model.providers),
         classifier.mode.value,
+        _longest_clip(classifier.call_bound.longest_seconds),
     )
     return AudioClassificationPipeline(
         classifier,
@@ -235,3 +236,7 @@ def _shape(prediction: Prediction, top_k: int) -> Any:
         return {"error": ErrorInfo.from_exception(prediction.error).model_dump()}
     labels = [label.model_dump() for label in prediction.labels or []]
     return labels[0] if top_k == 1 and labels else labels
+
+
+def _longest_clip(seconds: float | None) -> str:
+    return "clips of any length" if seconds is None else f"clips up to {seconds:.1f} s a call"
