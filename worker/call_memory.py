@@ -52,8 +52,8 @@ class CallMemory:
 
 def call_memory(config: Mapping[str, Any], preprocessor: Mapping[str, Any]) -> CallMemory | None:
     """The model's per-clip memory terms; None where a clip's length does not change them."""
-    heads = config.get("num_attention_heads")
-    if not isinstance(heads, int):  # AST and Whisper name theirs differently: fixed-length input
+    heads = config.get("num_attention_heads")  # Whisper's are `encoder_attention_heads`
+    if not isinstance(heads, int):
         return None
     attention = ATTENTION_COPIES * heads * _FLOAT
     strides, channels = config.get("conv_stride"), config.get("conv_dim")
@@ -65,7 +65,7 @@ def call_memory(config: Mapping[str, Any], preprocessor: Mapping[str, Any]) -> C
         samples_per_frame = preprocessor.get("sampling_rate", 16000) / 100 * preprocessor["stride"]
         front_end = CONV_COPIES * config.get("hidden_size", 0) / samples_per_frame * _FLOAT
         return CallMemory(max(front_end, _FLOAT), attention, samples_per_frame)
-    return None
+    return None  # AST: a fixed spectrogram, whatever the clip
 
 
 @dataclass(frozen=True)
