@@ -77,18 +77,22 @@ class CallBound:
     sampling_rate: int
 
     @property
-    def longest_seconds(self) -> float | None:
-        """The longest clip accepted, in seconds; None when any length is."""
+    def longest_samples(self) -> int | None:
+        """The longest clip accepted, in samples; None when any length is."""
         if self.memory is None or self.max_mb == 0:
             return None
-        return self.memory.longest(self.max_mb * _MB) / self.sampling_rate
+        return self.memory.longest(self.max_mb * _MB)
+
+    @property
+    def longest_seconds(self) -> float | None:
+        """The longest clip accepted, in seconds; None when any length is."""
+        longest = self.longest_samples
+        return None if longest is None else longest / self.sampling_rate
 
     def check(self, samples: int) -> None:
         """Raise TooLarge when a clip of ``samples`` samples is over the bound."""
-        if self.memory is None or self.max_mb == 0:
-            return
-        longest = self.memory.longest(self.max_mb * _MB)
-        if samples <= longest:
+        longest = self.longest_samples
+        if longest is None or samples <= longest or self.memory is None:
             return
         rate, needed = self.sampling_rate, self.memory.estimate(samples) / _MB
         raise TooLarge(
