@@ -22,21 +22,24 @@ from producer.messages import BULK_QUEUE, CHUNK_TASK, CLASSIFY_TASK, INTERACTIVE
 from producer.settings import Settings
 from producer.state.redis import SentinelUrl, is_sentinel_url
 
-#: Seconds a delivered, unacknowledged message stays invisible before it is put back on its queue.
-#: Short, so that a crashed worker's messages come back within about a minute and a half; live
-#: workers re-score the messages they hold every HEARTBEAT_S (worker/service/heartbeat.py), so
-#: their work never times out. Every process on the broker must agree on it, so it is set here.
-VISIBILITY_TIMEOUT_S = 60
-#: Seconds between a worker's heartbeats on the messages it holds.
-HEARTBEAT_S = 10.0
-#: kombu's Redis transport options: look for timed-out messages every 10 s (not every 100 s), and
-#: let a crashed restorer's lock go after 30 s instead of 5 minutes.
-TRANSPORT_OPTIONS = {
-    "visibility_timeout": VISIBILITY_TIMEOUT_S,
-    "unacked_restore_interval": 10,
-    "unacked_restore_throttle": 1,
-    "unacked_mutex_expire": 30,
-}
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """kombu's Redis transport options from the delivery timers in `settings`.
+
+    The visibility timeout is short, so that a crashed worker's messages come back soon; live
+    workers re-score the messages they hold every ``heartbeat_s`` (worker/service/heartbeat.py),
+    so their work never times out. Consumers look for timed-out messages every
+    ``restore_interval_s`` (kombu's default is 100 s), and a crashed restorer's lock goes after
+    30 s instead of 5 minutes.
+    """
+    return {
+        "visibility_timeout": settings.visibility_timeout_s,
+        "unacked_restore_interval": settings.restore_interval_s,
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": 30,
+    }
+
+
 #: The queue of each task.
 TASK_QUEUES = {CLASSIFY_TASK: INTERACTIVE_QUEUE, CHUNK_TASK: BULK_QUEUE}
 
@@ -49,21 +52,22 @@ def queues() -> list[Queue]:
     ]
 
 
-def broker_connection(url: str) -> tuple[str, dict[str, Any]]:
-    """kombu's URL for `url` and its transport options (a Sentinel URL's ``master_name``).
+def broker_connection(url: str, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """kombu's URL for `url` and its transport `options` (with a Sentinel URL's
+    ``master_name``).
 
     kombu cannot take ``master_name`` in the URL (its query becomes connection arguments), so a
     ``sentinel://…?master_name=NAME`` URL hands it over as the transport option kombu reads.
     """
     if not is_sentinel_url(url):
-        return url, dict(TRANSPORT_OPTIONS)
+        return url, dict(options)
     parsed = SentinelUrl.parse(url)
-    return parsed.kombu_url(), {**TRANSPORT_OPTIONS, "master_name": parsed.master_name}
+    return parsed.kombu_url(), {**options, "master_name": parsed.master_name}
 
 
 def make_celery(settings: Settings, name: str = "earmark") -> Celery:
     """A Celery app on the configured broker that sends and accepts JSON only (never pickle)."""
-    url, transport_options = broker_connection(settings.broker_url)
+    url, options = broker_connection(settings.broker_url, transport_options(settings))
     app = Celery(name, broker=url)
     app.conf.update(
         task_serializer="json",
@@ -71,7 +75,7 @@ def make_celery(settings: Settings, name: str = "earmark") -> Celery:
         result_serializer="json",
         result_backend=None,  # results go to the results store, one record per reference
         task_ignore_result=True,
-        broker_transport_options=transport_options,
+        broker_transport_options=options,
         broker_connection_retry_on_startup=True,
         task_queues=queues(),
         task_routes={task: {"queue": queue} for task, queue in TASK_QUEUES.items()},

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from producer import defaults
 
 Dtype = Literal["fp32", "q8", "fp16", "int8"]
 #: ONNX Runtime's memory after a model call (worker/model.py says what each does).
@@ -42,18 +44,18 @@ class Settings(BaseSettings):
     memory_arena: MemoryArena = "adaptive"
     local_roots: str = Field(default_factory=os.getcwd)
     url_allow_private: bool = False
-    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    max_bytes: int = Field(default=defaults.MAX_BYTES, ge=1)
     max_seconds: float = Field(default=600.0, gt=0)
     #: Most memory, in MB, one clip's model call may take by the model's estimate: a longer clip
     #: gets a too_large record (attention grows with its square). 0: no bound.
     max_call_mb: int = Field(default=2048, ge=0)
     #: Seconds to wait for a connection to a URL's or S3's server.
-    fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
+    fetch_connect_timeout_s: float = Field(default=defaults.FETCH_CONNECT_TIMEOUT_S, gt=0)
     #: Seconds to wait for any one read from it.
-    fetch_read_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_read_timeout_s: float = Field(default=defaults.FETCH_READ_TIMEOUT_S, gt=0)
     #: Seconds one URL fetch may take in all (a server trickling bytes is cut off).
-    fetch_timeout_s: float = Field(default=300.0, gt=0)
-    result_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
+    fetch_timeout_s: float = Field(default=defaults.FETCH_TIMEOUT_S, gt=0)
+    result_ttl_s: int = Field(default=defaults.RESULT_TTL_S, ge=1)
     #: Seconds a bulk chunk may run before its process is killed (its unfinished jobs run again).
     chunk_time_limit_s: float = Field(default=3600.0, gt=0)
     #: ONNX Runtime threads per process; 0 lets `earmark worker` divide the cores among processes.
@@ -70,6 +72,19 @@ class Settings(BaseSettings):
     provider_fallback: bool = False
     #: `exact` never changes a score; `padded` pads clips of near lengths into one call.
     batching: Batching = "exact"
+    # Delivery timers (producer/broker.py, worker/service/heartbeat.py and sweeper.py). Every
+    # process on one broker must agree on them; tests run workers with short ones.
+    #: Seconds a delivered, unacknowledged message stays invisible before it is put back on its
+    #: queue: how soon a crashed worker's messages come back.
+    visibility_timeout_s: float = Field(default=60.0, gt=0)
+    #: Seconds between a worker's heartbeats on the messages it holds (keeps them invisible).
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    #: Seconds between a consumer's looks for messages past the visibility timeout.
+    restore_interval_s: float = Field(default=10.0, gt=0)
+    #: Seconds between sweeps for booked messages that no queue and no worker holds.
+    sweep_s: float = Field(default=15.0, gt=0)
+    #: Seconds a booked message must stay missing before the sweeper sends it again.
+    sweep_confirm_s: float = Field(default=10.0, gt=0)
 
     @field_validator("local_roots")
     @classmethod
@@ -84,6 +99,21 @@ class Settings(BaseSettings):
         if not value.strip(" ,"):
             raise ValueError("EARMARK_PROVIDERS names no execution provider")
         return value
+
+    @model_validator(mode="after")
+    def _timers_consistent(self) -> Settings:
+        # Three heartbeats a visibility timeout: one late beat must not redeliver a live job.
+        if self.heartbeat_s * 3 > self.visibility_timeout_s:
+            raise ValueError(
+                f"EARMARK_HEARTBEAT_S ({self.heartbeat_s:g}) must be at most a third of "
+                f"EARMARK_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s:g})"
+            )
+        if self.restore_interval_s > self.visibility_timeout_s:
+            raise ValueError(
+                f"EARMARK_RESTORE_INTERVAL_S ({self.restore_interval_s:g}) must not exceed "
+                f"EARMARK_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s:g})"
+            )
+        return self
 
     @property
     def provider_list(self) -> tuple[str, ...]:

@@ -23,8 +23,9 @@ import numpy as np
 import soundfile as sf
 from kombu import Connection  # type: ignore[attr-defined]
 
-from producer.broker import TRANSPORT_OPTIONS
+from producer.broker import transport_options
 from producer.messages import CLASSIFY_TASK, INTERACTIVE_QUEUE
+from producer.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ def publish_raw(
     if raw_body is not None:
         body, serializer = raw_body, None
         extra = {"content_type": "application/json", "content_encoding": "utf-8"}
-    with Connection(broker_url, transport_options=TRANSPORT_OPTIONS) as connection:  # type: ignore[no-untyped-call]
+    with Connection(broker_url, transport_options=transport_options(Settings())) as connection:  # type: ignore[no-untyped-call]
         connection.Producer().publish(
             body,
             exchange=exchange,

@@ -26,7 +26,7 @@ from producer.stores.urls import open_store
 from scripts.processes import free_port
 from scripts.redis_server import RedisServer, redis_binary, start_redis
 from tests.models import GOLDEN_AUDIO
-from tests.workers import WorkerProcess, client_for, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
 
 MASTER = "earmark"
 #: Milliseconds without an answer before a sentinel calls the primary down.
@@ -143,10 +143,10 @@ def test_a_sentinel_url_is_taken_apart_for_both_clients() -> None:
     parsed = SentinelUrl.parse(url)
     assert parsed.sentinels == (("h1", 26380), ("h2", 26379))
     assert parsed.master_options() == {"password": "p@w", "db": 3, "socket_timeout": 2.0}
-    kombu_url, options = broker_connection(url)
+    kombu_url, options = broker_connection(url, {})
     assert kombu_url == "sentinel://:p%40w@h1:26380/3;sentinel://h2:26379"
     assert options["master_name"] == "m"
-    assert broker_connection("redis://h/0")[1].get("master_name") is None
+    assert broker_connection("redis://h/0", {})[1].get("master_name") is None
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_a_bad_sentinel_url_is_a_config_error(url: str) -> None:
         open_store(url)
     assert "s3cret" not in str(raised.value)
     with pytest.raises(ConfigError):
-        broker_connection(url)
+        broker_connection(url, {})
 
 
 def test_a_client_and_the_broker_follow_the_failover(cluster: Cluster) -> None:
@@ -188,10 +188,11 @@ def test_a_client_and_the_broker_follow_the_failover(cluster: Cluster) -> None:
     assert redis.Redis(port=cluster.replica.port).llen(INTERACTIVE_QUEUE) == 2
 
 
+@pytest.mark.worker
 def test_a_worker_run_survives_a_failover(
     cluster: Cluster,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given a worker with broker and results on the Sentinel URL, the primary killed mid-run:
     every job ends with exactly one ok record, and the ledger counts them all."""

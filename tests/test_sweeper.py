@@ -21,9 +21,12 @@ from producer.settings import Settings
 from producer.sources import SourceItem
 from producer.state.keys import OPEN_KEY, UNACKED_KEY, outstanding_key
 from producer.state.outstanding import chunk_key
-from worker.service.sweeper import CONFIRM_S, MAX_SCAN, Sweeper
+from worker.service.sweeper import MAX_SCAN, Sweeper
 
 QUEUES = [INTERACTIVE_QUEUE, BULK_QUEUE]
+#: The production timers, so the tests read as the sweeper behaves there.
+SWEEP_S = Settings.model_fields["sweep_s"].default
+CONFIRM_S = Settings.model_fields["sweep_confirm_s"].default
 
 
 @pytest.fixture
@@ -39,7 +42,10 @@ def sweeper(redis_client: redis.Redis, client: Client) -> Sweeper:
     def publish(task: str, kwargs: dict[str, Any], key: str) -> None:
         client.publisher.publish(task, {key: kwargs})
 
-    return Sweeper(redis_client, client.state.outstanding, publish, QUEUES)
+    return Sweeper(
+        redis_client, client.state.outstanding, publish, QUEUES,
+        interval_s=SWEEP_S, confirm_s=CONFIRM_S,
+    )  # fmt: skip
 
 
 def take(redis_client: redis.Redis, queue: str, *, book: bool) -> dict[str, Any]:
@@ -148,7 +154,10 @@ def test_a_message_missing_on_one_sweep_only_is_not_sent(
 def test_only_one_worker_sweeps_per_interval(
     client: Client, sweeper: Sweeper, redis_client: redis.Redis
 ) -> None:
-    other = Sweeper(redis_client, client.state.outstanding, sweeper.publish, QUEUES)
+    other = Sweeper(
+        redis_client, client.state.outstanding, sweeper.publish, QUEUES,
+        interval_s=SWEEP_S, confirm_s=CONFIRM_S,
+    )  # fmt: skip
     client.submit_many(["a.wav"], bulk=False)
     take(redis_client, INTERACTIVE_QUEUE, book=False)
     sweeper.tick()

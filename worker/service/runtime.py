@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from producer.broker import HEARTBEAT_S, Publisher
+from producer.broker import Publisher
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings, malloc_option_is_set
 from producer.state.redis import connect
@@ -117,7 +117,7 @@ class WorkerRuntime:
             log.error("earmark: only %d of %d processes loaded the model", loaded, self.processes)
         else:
             log.info("earmark: ready, %d processes with the model loaded", loaded)
-        Periodic("heartbeat", HEARTBEAT_S, self.heartbeat.beat).start()
+        Periodic("heartbeat", self.settings.heartbeat_s, self.heartbeat.beat).start()
         sweeper = self.sweeper()
         Periodic("sweeper", sweeper.interval_s, sweeper.tick).start()
 
@@ -129,7 +129,10 @@ class WorkerRuntime:
 
         broker = connect(self.settings.broker_url)
         queues = [INTERACTIVE_QUEUE, BULK_QUEUE]
-        return Sweeper(broker, self.state.outstanding, republish, queues)
+        return Sweeper(
+            broker, self.state.outstanding, republish, queues,
+            interval_s=self.settings.sweep_s, confirm_s=self.settings.sweep_confirm_s,
+        )  # fmt: skip
 
 
 def _stopping() -> bool:

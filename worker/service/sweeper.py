@@ -36,11 +36,6 @@ from producer.state.redis import as_text
 
 log = logging.getLogger(__name__)
 
-#: Seconds between sweeps.
-SWEEP_S = 15.0
-#: Seconds a message must stay missing before it is sent again; far longer than the moment
-#: between a BRPOP and the booking of its message.
-CONFIRM_S = 10.0
 #: Messages a queue or a batch may hold for the sweeper to read it; past this a sweep is skipped,
 #: and a message lost meanwhile is found once the backlog has drained below it.
 MAX_SCAN = 20_000
@@ -59,8 +54,8 @@ class Sweeper:
         publish: Publish,
         queues: Sequence[str],
         *,
-        interval_s: float = SWEEP_S,
-        confirm_s: float = CONFIRM_S,
+        interval_s: float,
+        confirm_s: float,
     ) -> None:
         self.broker = broker
         self.outstanding = outstanding
