@@ -8,8 +8,8 @@ On the results Redis (when ``EARMARK_RESULTS_URL`` is ``redis://``; else on the 
     earmark:batch:{batch_id}:finished    set     job ids counted as finished   RESULT_TTL
     earmark:outstanding:{batch_id}       hash    message key -> task message   RESULT_TTL
     earmark:open                         set     batches with booked messages  none
-    earmark:sweeper:lock                 string  the sweeping worker's token   12 s
-    earmark:sweeper:suspects             hash    message key -> first missed   60 s
+    earmark:sweeper:lock                 string  the sweeping worker's token   SWEEP * 0.8
+    earmark:sweeper:suspects             hash    message key -> first missed   SWEEP * 4
 
 On the broker's Redis::
 
@@ -19,13 +19,12 @@ On the broker's Redis::
     earmark.interactive, earmark.bulk    list    kombu's queues                none
     unacked, unacked_index               hash, zset  kombu's delivered, unacknowledged messages
 
-RESULT_TTL is ``EARMARK_RESULT_TTL_S`` (7 days unless set), renewed on every write.
+RESULT_TTL is ``EARMARK_RESULT_TTL_S`` (7 days unless set), renewed on every write; SWEEP is
+``EARMARK_SWEEP_S`` (15 s unless set).
 """
 
 from __future__ import annotations
 
-#: Default lifetime of results, batch counters and booked messages, seconds (EARMARK_RESULT_TTL_S).
-DEFAULT_TTL_S = 7 * 24 * 3600
 #: Seconds an attempt count is kept; longer than any redelivery cycle.
 ATTEMPTS_TTL_S = 24 * 3600
 

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import redis
 from pydantic import BaseModel, ConfigDict
 
+from producer.defaults import RESULT_TTL_S
 from producer.ids import check_batch_id, record_ids, split_job_id
 from producer.records import ResultRecord
-from producer.state.keys import DEFAULT_TTL_S, batch_key, finished_key, outstanding_key
+from producer.state.keys import batch_key, finished_key, outstanding_key
 from producer.state.redis import redis_errors
 
 #: Lua, atomic on the server. KEYS: (hash, finished set, outstanding messages) per batch; ARGV: TTL
@@ -67,7 +68,7 @@ class BatchStatus(BaseModel):
 class Ledger:
     """Per-batch job counters in Redis: reserve ids, finish jobs once, read status in O(1)."""
 
-    def __init__(self, client: redis.Redis, ttl_s: int = DEFAULT_TTL_S) -> None:
+    def __init__(self, client: redis.Redis, ttl_s: int = RESULT_TTL_S) -> None:
         if ttl_s < 1:
             raise ValueError(f"ttl_s must be at least 1 second, not {ttl_s}")
         self.client = client

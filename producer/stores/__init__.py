@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from producer.state.keys import DEFAULT_TTL_S
 from producer.stores.aws import S3Client, make_s3_client
 from producer.stores.base import ObjectStore, ResultsStore
 from producer.stores.files import FileStore
@@ -11,7 +10,6 @@ from producer.stores.s3 import S3Store
 from producer.stores.urls import open_store
 
 __all__ = [
-    "DEFAULT_TTL_S",
     "FileStore",
     "ObjectStore",
     "RedisStore",

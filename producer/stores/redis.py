@@ -15,9 +15,10 @@ from collections.abc import Iterator, Sequence
 
 import redis
 
+from producer.defaults import RESULT_TTL_S
 from producer.ids import check_batch_id, record_ids, split_job_id
 from producer.records import ResultRecord
-from producer.state.keys import DEFAULT_TTL_S, result_index_key, result_key
+from producer.state.keys import result_index_key, result_key
 from producer.state.redis import as_text, redis_errors
 from producer.stores.base import ResultsStore, SeenIndices, check_chunk_records, pages, read_record
 
@@ -28,7 +29,7 @@ _PAGE = 500
 class RedisStore(ResultsStore):
     """Records in Redis, one key per job, expiring after `ttl_s` seconds."""
 
-    def __init__(self, client: redis.Redis, *, ttl_s: int = DEFAULT_TTL_S) -> None:
+    def __init__(self, client: redis.Redis, *, ttl_s: int = RESULT_TTL_S) -> None:
         if ttl_s < 1:
             raise ValueError(f"ttl_s must be at least 1 second, not {ttl_s}")
         self.client = client

@@ -17,9 +17,9 @@ from urllib.parse import SplitResult, unquote
 
 import redis
 
+from producer.defaults import RESULT_TTL_S
 from producer.errors import ConfigError, InvalidReference
 from producer.refs import split_url
-from producer.state.keys import DEFAULT_TTL_S
 from producer.state.redis import connect, is_sentinel_url
 from producer.stores.aws import S3Client, make_s3_client
 from producer.stores.base import ResultsStore
@@ -31,7 +31,7 @@ from producer.stores.s3 import S3Store
 def open_store(
     url: str,
     *,
-    ttl_s: int = DEFAULT_TTL_S,
+    ttl_s: int = RESULT_TTL_S,
     redis_client: redis.Redis | None = None,
     s3_client: S3Client | None = None,
 ) -> ResultsStore:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from worker.fetch.fetcher import Fetcher, FetcherProtocol
-from worker.fetch.limits import DEFAULT_MAX_BYTES, FetchLimits
+from worker.fetch.limits import FetchLimits
 
-__all__ = ["DEFAULT_MAX_BYTES", "FetchLimits", "Fetcher", "FetcherProtocol"]
+__all__ = ["FetchLimits", "Fetcher", "FetcherProtocol"]

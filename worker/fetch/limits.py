@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Default cap on one input, in bytes (EARMARK_MAX_BYTES).
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+from producer import defaults
 
 
 @dataclass(frozen=True)
@@ -17,16 +16,16 @@ class FetchLimits:
     #: Allow URLs that resolve to private, loopback or link-local addresses.
     allow_private_urls: bool = False
     #: Largest input, in bytes.
-    max_bytes: int = DEFAULT_MAX_BYTES
+    max_bytes: int = defaults.MAX_BYTES
     #: Seconds to wait for a TCP (and TLS) connection.
-    connect_timeout_s: float = 5.0
+    connect_timeout_s: float = defaults.FETCH_CONNECT_TIMEOUT_S
     #: Seconds to wait for any one read from the server.
-    read_timeout_s: float = 30.0
+    read_timeout_s: float = defaults.FETCH_READ_TIMEOUT_S
     #: Most HTTP redirects followed for one reference.
     max_redirects: int = 5
     #: Seconds one URL fetch may take in all, so a server trickling a byte per read timeout
     #: cannot hold a worker for ever.
-    total_timeout_s: float = 300.0
+    total_timeout_s: float = defaults.FETCH_TIMEOUT_S
     #: Networks (CIDR) allowed even when private, e.g. an internal file server; the cloud
     #: metadata addresses stay refused whatever this says.
     allowed_networks: tuple[str, ...] = ()
