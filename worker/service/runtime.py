@@ -56,10 +56,6 @@ MALLOC_OPTIONS = (
 #: Seconds a pool child may take to start, model load included; Celery's 4 s default kills a
 #: child that is still loading a large ONNX graph.
 PROCESS_START_TIMEOUT_S = 300.0
-#: Seconds past a chunk's time limit that the worker still keeps its message invisible: the pool
-#: kills a chunk at its limit, so a message held longer belongs to a stuck or lost process and is
-#: let go, to be delivered again; a running chunk is never delivered twice.
-HOLD_MARGIN_S = 60.0
 
 
 @dataclass
@@ -84,7 +80,10 @@ class WorkerRuntime:
         cls, settings: Settings, processes: int, node_name: str, publisher: Publisher
     ) -> WorkerRuntime:
         """The runtime of a worker with these settings."""
-        hold_s = settings.chunk_time_limit_s + HOLD_MARGIN_S
+        # The pool kills a chunk at its time limit, so a message held one visibility timeout past
+        # it belongs to a stuck or lost process and is let go, to be delivered again; a running
+        # chunk is never delivered twice.
+        hold_s = settings.chunk_time_limit_s + settings.visibility_timeout_s
         # Clients made before the fork are safe in the children: redis-py's pools reconnect
         # in a process other than the one that made them.
         heartbeat = Heartbeat(connect(settings.broker_url), hold_s)
