@@ -11,7 +11,6 @@ import base64
 import fcntl
 import json
 import os
-import shutil
 import struct
 import subprocess
 import time
@@ -19,6 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.tools import require_tool
 
 #: The flags every test browser runs with: nothing fetched in the background, no sandbox (CI
 #: containers run as root), a throwaway profile.
@@ -48,10 +49,7 @@ class PageVisit:
 
 def chromium() -> str:
     """The Chromium binary (Debian's `chromium`)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        raise RuntimeError("chromium is not installed: .ci/run installs Debian's chromium")
-    return found
+    return require_tool("chromium", "chromium-browser", package="chromium")
 
 
 def open_page(url: str, expression: str, profile: Path, timeout_s: float = 30.0) -> PageVisit:

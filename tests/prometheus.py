@@ -4,7 +4,6 @@ the targets it is given every second, and a client of its query API."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scripts.processes import free_port, wait_for
+from tests.tools import require_tool
 
 T = TypeVar("T")
 
@@ -56,8 +56,7 @@ class Prometheus:
 @contextmanager
 def running_prometheus(workdir: Path, targets: list[str]) -> Iterator[Prometheus]:
     """Prometheus scraping ``host:port`` `targets` (job ``earmark``) until the block ends."""
-    binary = shutil.which("prometheus")
-    assert binary, "the prometheus binary is missing (Debian package prometheus; see .ci/run)"
+    binary = require_tool("prometheus", package="prometheus")
     config = workdir / "prometheus.yml"
     config.write_text(
         json.dumps(  # JSON is YAML

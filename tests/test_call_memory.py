@@ -16,7 +16,7 @@ import soundfile as sf
 
 from producer.errors import TooLarge
 from tests.models import FAMILIES, model_dir
-from tests.workers import WorkerProcess, client_for, start_worker, worker_env, workers  # noqa: F401
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
 from worker.classifier import Classifier
 from worker.hub import resolve_model
 
@@ -110,11 +110,12 @@ def test_a_clip_over_the_bound_fails_alone_and_windows_still_label_it(tmp_path: 
     assert windowed["status"] == "ok"
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize("bulk", [False, True], ids=["interactive", "bulk"])
 def test_through_the_queue_a_long_clip_fails_alone_and_the_worker_stays(
     redis_url: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
     bulk: bool,
 ) -> None:
     """A worker with a small bound: the 3 s clip among 1 s clips gets too_large, the others

@@ -25,7 +25,9 @@ from scripts.redis_server import RedisServer, start_redis
 from tests.models import GOLDEN_AUDIO
 from tests.redis_server import make_tls_files
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env
+
+pytestmark = pytest.mark.worker
 
 BUCKET = "earmark-credentials"
 CLIP = "tone_440hz_1000ms.wav"
@@ -144,7 +146,7 @@ def test_no_credential_reaches_a_log_a_record_or_the_command_line(
     bucket: str,
     http_server: HttpServer,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given secrets in the Redis URLs, the AWS environment and the references, a worker
     classifies references on both queues, and no secret is to be read anywhere afterwards."""

@@ -8,12 +8,15 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from producer.client import Client
 from producer.messages import INTERACTIVE_QUEUE
 from tests.models import GOLDEN_AUDIO
-from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
+
+pytestmark = pytest.mark.worker
 
 #: The issue's bound: every job has its record this long after the replacement starts.
 RECOVERY_BOUND_S = 120.0
@@ -32,7 +35,7 @@ def _wait_done(client: Client, batch_id: str, at_least: int, timeout_s: float) -
 def test_a_worker_killed_mid_batch_loses_no_job(
     redis_url: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
     monkeypatch: object,
 ) -> None:
     """Given 2,000 jobs flowing, SIGKILL of the whole worker group and a replacement:
@@ -71,7 +74,7 @@ def test_a_worker_killed_mid_batch_loses_no_job(
 def test_a_message_popped_by_a_worker_that_died_is_sent_again(
     redis_url: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given a message taken off its queue (BRPOP) by a worker killed before it booked it as
     unacknowledged, which the broker alone never redelivers: the sweeper sends it again."""

@@ -7,7 +7,6 @@ clips fails. CI installs espeak-ng; without it these tests fail rather than skip
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from producer.settings import Dtype, Settings
 from scripts import demo_data as data
+from tests.tools import require_tool
 from worker.pipeline import AudioClassificationPipeline, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +34,7 @@ MAX_INT8_GAP = 0.05
 @pytest.fixture(scope="module")
 def held_out() -> tuple[list[dict[str, Any]], list[str]]:
     """Held-out keyword, other-word and silence clips as pipeline inputs, and their labels."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is not on PATH: install it (apt-get install espeak-ng)")
+    require_tool("espeak-ng", package="espeak-ng")
     utterances = data.held_out_utterances(data.KEYWORDS, PAIRS)
     utterances += [data.Utterance(w, *PAIRS[i % len(PAIRS)]) for i, w in enumerate(OTHER_WORDS)]
     clips = [*data.synthesize(utterances), *data.held_out_silence(SILENCE_CLIPS)]

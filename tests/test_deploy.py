@@ -29,6 +29,7 @@ import yaml
 
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings
+from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -53,8 +54,18 @@ OTHER_VARIABLES = {
 SCRIPT_VARIABLES = {"NIGHTLY_S3_PREFIX"}
 
 
+#: The Debian package of each tool these tests run.
+TOOL_PACKAGES = {
+    "docker-compose": "docker-compose",
+    "promtool": "prometheus",
+    "kubectl": "kubernetes-client",
+    "systemd-analyze": "systemd",
+}
+
+
 def _run(*command: str) -> str:
     """`command`'s stdout; the test fails with its stderr when it exits non-zero."""
+    require_tool(command[0], package=TOOL_PACKAGES[command[0]])
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{shlex.join(command)}:\n{done.stderr}"
     return done.stdout
@@ -467,7 +478,7 @@ def test_systemd_units_verify_and_outlast_a_chunk(tmp_path: Path) -> None:
     names = ["earmark-fetch-model.service", "earmark-worker@bulk.service"]
     names += ["earmark-nightly.service", "earmark-nightly.timer"]
     done = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", *names],
+        [require_tool("systemd-analyze", package="systemd"), "verify", "--man=no", *names],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -19,9 +19,9 @@ import pytest
 from scripts.processes import free_port, wait_for
 from tests.models import GOLDEN_AUDIO
 from tests.prometheus import settle
-from tests.workers import WorkerProcess, client_for, start_worker, worker_env, workers
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
 
-__all__ = ["workers"]  # a fixture
+pytestmark = pytest.mark.worker
 
 #: Seconds within which a worker with events on has published them (its heartbeat is 2 s).
 EVENT_FLUSH_S = 3.0

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts.processes import free_port, start_worker, wait_for
+from scripts.processes import free_port, wait_for
 from tests.fake_hub import MAIN_COMMIT, REPO_ID, V1_COMMIT, FakeHub, fake_hub
 from tests.models import GOLDEN_AUDIO, model_dir
-from tests.workers import run_earmark
+from tests.workers import run_earmark, start_worker
 
 #: What a q8 worker needs, and all that fetch-model may download for it.
 Q8_FILES = ["config.json", "preprocessor_config.json", "onnx/model_quantized.onnx"]
@@ -109,6 +109,7 @@ def test_a_hub_that_answers_404_is_one_clear_error(
     assert line.startswith(f"earmark: cannot fetch {why}"), line
 
 
+@pytest.mark.worker
 def test_a_hub_that_is_down_is_one_clear_error_and_the_worker_never_gets_ready(
     tmp_path: Path, redis_url: str
 ) -> None:

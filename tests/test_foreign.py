@@ -5,7 +5,6 @@ reservation is never told its batch is complete."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -15,7 +14,10 @@ import pytest
 
 from producer.client import Client
 from tests.models import GOLDEN_AUDIO
-from tests.workers import WorkerProcess, client_for, start_worker, worker_env, workers  # noqa: F401
+from tests.tools import require_tool
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
+
+pytestmark = pytest.mark.worker
 
 FOREIGN = Path(__file__).parent / "foreign"
 #: Seconds for the records of a handful of clips on the tiny model.
@@ -26,8 +28,8 @@ CLIPS = sorted(str(p) for p in GOLDEN_AUDIO.glob("*.wav"))
 @pytest.fixture(scope="session")
 def node_producer() -> Path:
     """tests/foreign with celery-node installed from the npm registry (once per checkout)."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "Node.js and npm are needed: .ci/run installs them when missing"
+    require_tool("node", package="nodejs")
+    npm = require_tool("npm", package="npm")
     if not (FOREIGN / "node_modules" / "celery-node").is_dir():
         subprocess.run(
             [npm, "install", "--no-package-lock", "--no-audit", "--no-fund", "--silent"],
@@ -66,7 +68,7 @@ def test_a_celery_node_producer_following_the_protocol_gets_every_record(
     env: dict[str, str],
     client: Client,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given jobs reserved, booked and published by celery-node (3 interactive, a chunk of 2)
     before any worker runs: status counts them pending; once a worker runs, each gets one ok
@@ -91,7 +93,7 @@ def test_a_producer_that_skips_the_reservation_is_never_told_complete(
     env: dict[str, str],
     client: Client,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given jobs published without a reservation (before, status read {"total": 0, "done": 1,
     "pending": 0} while the rest were still queued, and `results --wait` returned at once): the

@@ -36,6 +36,8 @@ from tests.corpus import hostile_files, tone_wav
 from tests.hostile_system import System, assert_still_serving, start_system
 from tests.servers import HttpServer
 
+pytestmark = pytest.mark.worker
+
 #: Seconds a batch of hostile cases may take: fetch retries of 5xx answers take 11.5-23 s, and
 #: of a trickle six tries of FETCH_TIMEOUT_S more.
 BATCH_TIMEOUT_S = 120.0

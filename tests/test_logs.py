@@ -9,8 +9,10 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.models import GOLDEN_AUDIO
-from tests.workers import WorkerProcess, client_for, start_worker, worker_env, workers  # noqa: F401
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
 from worker.service.logs import JsonFormatter
 
 #: Seconds for one clip's record on the tiny model.
@@ -40,10 +42,11 @@ def _lines_after_a_job(env: dict[str, str], log: Path, started: list[WorkerProce
     return log.read_text().splitlines()
 
 
+@pytest.mark.worker
 def test_json_logs_are_one_object_a_line(
     redis_url: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given EARMARK_LOG_FORMAT=json: every log line (not Celery's start-up banner, which is
     printed, not logged) is JSON; the ready line and the finished line carry the node name, the
@@ -59,10 +62,11 @@ def test_json_logs_are_one_object_a_line(
     assert finished[0]["batch_id"] and set(finished[0]) >= {"time", "level", "message", "pid"}
 
 
+@pytest.mark.worker
 def test_text_logs_when_asked(
     redis_url: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     env = worker_env(redis_url, extra={"EARMARK_LOG_FORMAT": "text"})
     lines = _lines_after_a_job(env, tmp_path / "worker.log", workers)

@@ -25,6 +25,8 @@ from producer.state.outstanding import chunk_key
 from tests.corpus import publish_raw, tone_wav
 from tests.hostile_system import RECORD_TIMEOUT_S, System, assert_still_serving, start_system
 
+pytestmark = pytest.mark.worker
+
 #: The broker database of this module's worker (tests/test_hostile.py's use 8 and 9).
 BROKER_DB = 10
 

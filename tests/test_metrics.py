@@ -22,13 +22,11 @@ from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from scripts.processes import free_port, wait_for
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.prometheus import running_prometheus, settle
-from tests.workers import WorkerProcess, client_for, start_worker, worker_env, workers
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
 from worker.service.metrics import STAGES, Metrics
 from worker.service.metrics_server import registry_for, serve
 from worker.service.metrics_values import use_folder
 from worker.service.readiness import ReadinessPipe
-
-__all__ = ["workers"]  # a fixture
 
 
 def get(url: str) -> tuple[int, str]:
@@ -118,6 +116,7 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     readiness.close()
 
 
+@pytest.mark.worker
 def test_prometheus_totals_equal_the_records_written(
     redis_url: str, redis_client: redis.Redis, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
@@ -184,6 +183,7 @@ def answers(url: str) -> bool:
     return True
 
 
+@pytest.mark.worker
 def test_healthz_is_503_while_the_model_loads_then_200(
     redis_url: str, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:

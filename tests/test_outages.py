@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from producer.client import Client
 from producer.settings import Settings
 from scripts.redis_server import start_redis
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.proxy import OutageProxy
-from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
+
+pytestmark = pytest.mark.worker
 
 BUCKET = "earmark-outage"
 JOBS = 300
@@ -27,7 +31,7 @@ def test_an_s3_outage_of_ten_seconds_is_ridden_out(
     s3_server: str,
     s3_client: Any,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given audio and results on S3, S3 cut off for 10 s mid-run: every job completes ok."""
     upstream = urlsplit(s3_server)
@@ -77,7 +81,7 @@ def _direct_store(s3_client: Any) -> Any:
 
 def test_a_broker_restart_mid_run_loses_no_job(
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given interactive jobs and bulk chunks flowing through a Redis with persistence on, the
     broker killed and started again on the same port: every job ends with exactly one record."""

@@ -21,14 +21,16 @@ import soundfile as sf
 
 from tests.models import GOLDEN_AUDIO
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env
+
+pytestmark = pytest.mark.worker
 
 #: Resident memory past which the stand-in OOM killer ends a worker process, in bytes.
 MEMORY_LIMIT = 1_500_000_000
 
 
 @pytest.fixture
-def oom_killer(workers: list[WorkerProcess]) -> Iterator[list[int]]:  # noqa: F811
+def oom_killer(workers: list[WorkerProcess]) -> Iterator[list[int]]:
     """SIGKILL any worker pool process past MEMORY_LIMIT; yields the pids it killed."""
     killed: list[int] = []
     stop = threading.Event()
@@ -60,7 +62,7 @@ def oom_killer(workers: list[WorkerProcess]) -> Iterator[list[int]]:  # noqa: F8
 def test_a_poison_job_is_dead_lettered_and_the_others_complete(
     redis_url: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
     oom_killer: list[int],
 ) -> None:
     """Given 199 good jobs and one that always kills its worker, 199 finish and 1 is dead."""
@@ -107,7 +109,7 @@ def test_a_chunk_past_its_time_limit_is_killed_and_its_jobs_run_again_one_by_one
     redis_url: str,
     http_server: HttpServer,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given a bulk chunk that cannot finish in time (a URL trickling a byte a second) beside a
     good clip: the chunk is killed at its limit, sent again, and the good clip gets its record."""

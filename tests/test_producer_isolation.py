@@ -10,12 +10,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import redis
 
 #: Modules a producer process must never need.
 FORBIDDEN = ("onnxruntime", "librosa", "soundfile", "soxr", "av", "numpy", "worker")
 
 
+# Counts what lands on the queue: start from an empty server, whatever ran before.
+@pytest.mark.usefixtures("redis_client")
 def test_producer_enqueues_without_worker_dependencies(redis_url: str) -> None:
     """Given a process where importing onnxruntime or librosa fails, a producer still enqueues."""
     script = textwrap.dedent(

@@ -20,7 +20,7 @@ from producer.settings import Settings
 from producer.sources import SourceItem, from_manifest
 from tests.models import GOLDEN_AUDIO
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, start_worker, worker_env
 from worker.pipeline import pipeline
 
 BUCKET = "earmark-audio"
@@ -74,7 +74,7 @@ def system(
     redis_url: str,
     s3_server: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Any]:
     """A function that starts two worker processes for a results URL and returns a client."""
@@ -108,12 +108,13 @@ def _reference_scores(refs: list[str], tmp_path: Path) -> dict[str, dict[str, fl
     }
 
 
+@pytest.mark.worker
 def test_interactive_jobs_from_every_source_get_exactly_one_record_each(
     system: Any,
     audio: dict[str, list[str]],
     tmp_path: Path,
     redis_url: str,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given 500 interactive jobs mixing local, S3, URL and broken refs, each gets one record."""
     client = system(redis_url.rsplit("/", 1)[0] + "/1")
@@ -142,6 +143,7 @@ def test_interactive_jobs_from_every_source_get_exactly_one_record_each(
     assert (status.total, status.done, status.failed, status.pending) == (500, 500, failed, 0)
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize("store", ["s3", "file"])
 def test_results_are_readable_from_s3_and_a_local_folder(
     system: Any, audio: dict[str, list[str]], tmp_path: Path, store: str
@@ -157,6 +159,7 @@ def test_results_are_readable_from_s3_and_a_local_folder(
     assert all(len(r.labels or []) == 2 for r in records if r.status == "ok")
 
 
+@pytest.mark.worker
 def test_a_bulk_manifest_lands_in_s3_shards(
     system: Any, audio: dict[str, list[str]], tmp_path: Path, s3_client: Any
 ) -> None:
@@ -194,6 +197,7 @@ def _earmark(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=FINISH_TIMEOUT_S)
 
 
+@pytest.mark.worker
 def test_the_command_line_enqueues_waits_and_reports(
     system: Any, audio: dict[str, list[str]], tmp_path: Path
 ) -> None:

@@ -32,7 +32,7 @@ from producer.stores.redis import RedisStore
 from producer.stores.s3 import S3Store
 from tests.chromium import open_page, png_pixels
 from tests.models import GOLDEN_AUDIO
-from tests.workers import run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import run_earmark, start_worker, worker_env
 
 BATCH = "night-2026-12-04"
 LABELS = ["yes", "no", "up", "down", "left"]
@@ -278,11 +278,12 @@ def _peak_rss(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     return usage.ru_maxrss * 1024, json.loads(out)
 
 
+@pytest.mark.worker
 def test_a_real_worker_runs_report_equals_its_results(
     redis_url: str,
     redis_client: Any,
     tmp_path: Path,
-    workers: list[Any],  # noqa: F811
+    workers: list[Any],
 ) -> None:
     """Given a worker that labels 4 clips and fails 1, `earmark report` counts what `earmark
     results` lists; `enqueue --wait` off a terminal said its progress in plain lines."""

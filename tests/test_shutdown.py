@@ -8,8 +8,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.models import GOLDEN_AUDIO
-from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env, workers  # noqa: F401 - fixture
+from tests.workers import WorkerProcess, client_for, start_worker, worker_env
+
+pytestmark = pytest.mark.worker
 
 #: Seconds a worker may take to finish the batch in hand and exit after SIGTERM.
 SHUTDOWN_BOUND_S = 30.0
@@ -21,7 +25,7 @@ JOBS = 600
 def test_sigterm_finishes_the_batch_in_hand_requeues_the_rest_and_exits_0(
     redis_url: str,
     tmp_path: Path,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: list[WorkerProcess],
 ) -> None:
     """Given jobs flowing, SIGTERM to the worker's main process (as docker stop or Kubernetes
     send it): the worker exits 0 within the bound, handing back what it had not started, and a

@@ -1,7 +1,10 @@
 """Real worker processes for end-to-end tests: `earmark worker` started and stopped by fixtures.
 
-- `workers`: a list to append started workers to, each stopped at the end of the test.
-- `worker_env`: the environment of a test worker on the tiny fp32 wav2vec2 model.
+- `workers` (a fixture of tests/conftest.py): a list to append started workers to, each stopped
+  at the end of the test.
+- `start_worker`: starts one; only a test marked ``worker`` may (the fast tier has none).
+- `worker_env`: the environment of a test worker on the tiny fp32 wav2vec2 model, with short
+  delivery timers.
 - `client_for`: a producer Client with the same EARMARK_ settings as a worker's environment.
 - `run_earmark`: the `earmark` command line in a child process with that environment.
 """
@@ -18,14 +21,39 @@ import pytest
 
 from producer.client import Client
 from producer.settings import Settings
-from scripts.processes import WorkerProcess, start_worker
+from scripts import processes
+from scripts.processes import WorkerProcess
 from tests.models import GOLDEN_AUDIO, model_dir
 
-__all__ = ["WorkerProcess", "client_for", "run_earmark", "start_worker", "worker_env", "workers"]
+__all__ = [
+    "SHORT_TIMERS",
+    "WorkerProcess",
+    "client_for",
+    "run_earmark",
+    "start_worker",
+    "worker_env",
+]
+
+#: Delivery timers of test workers: the production values' ratios (heartbeat a sixth of the
+#: visibility timeout, restore and confirm under a sweep), ten times shorter, so a crashed
+#: worker's messages come back in seconds and the fault tests keep their races, not their waits.
+SHORT_TIMERS = {
+    "EARMARK_VISIBILITY_TIMEOUT_S": "6",
+    "EARMARK_HEARTBEAT_S": "1",
+    "EARMARK_RESTORE_INTERVAL_S": "1",
+    "EARMARK_SWEEP_S": "1.5",
+    "EARMARK_SWEEP_CONFIRM_S": "1",
+}
+
+
+class TierGuard:
+    """Whether the running test may start a worker: set by tests/conftest.py before each test."""
+
+    allowed = True
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+def workers() -> Iterator[list[WorkerProcess]]:
     """A list to append started workers to; every one is stopped at the end of the test."""
     started: list[WorkerProcess] = []
     yield started
@@ -33,11 +61,20 @@ def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
         worker.stop()
 
 
+def start_worker(env: dict[str, str], log: Path, *args: str) -> WorkerProcess:
+    """`earmark worker ARGS` with `env`, logging to `log`; fails a test not marked ``worker``,
+    so that the fast tier (``-m "not worker and not slow"``) never waits on one."""
+    if not TierGuard.allowed:
+        pytest.fail("this test starts a worker process: mark it @pytest.mark.worker")
+    return processes.start_worker(env, log, *args)
+
+
 def worker_env(
     broker_url: str, results_url: str | None = None, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """A test worker's environment: the tiny fp32 wav2vec2, the golden clips as its local root,
-    a 20 ms batch wait, no /metrics port (workers of parallel tests would all want 9808);
+    a 20 ms batch wait, short delivery timers, no /metrics port (workers of parallel tests would
+    all want 9808);
     results on database 1 of the broker's Redis unless `results_url` says otherwise; `extra`
     (full variable names) added or overriding."""
     return {
@@ -48,6 +85,7 @@ def worker_env(
         "EARMARK_LOCAL_ROOTS": str(GOLDEN_AUDIO),
         "EARMARK_MAX_WAIT_MS": "20",
         "EARMARK_METRICS_PORT": "0",
+        **SHORT_TIMERS,
         **(extra or {}),
     }
 
