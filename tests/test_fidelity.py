@@ -1,4 +1,4 @@
-"""The reference decoder against the transformers pipeline and the ffmpeg CLI (issue 12).
+"""The decoder against the transformers pipeline and the ffmpeg CLI (issue 12).
 
 The fixtures and goldens come from ``scripts/make_fidelity_goldens.py``: every format, rate,
 layout and duration class, decoded by ``ffmpeg -i pipe:0 -ac 1 -ar 16000 -f f32le`` and
@@ -20,10 +20,9 @@ import soundfile as sf
 
 from producer.settings import Settings, _deprecated
 from tests.models import DATA, FAMILIES, model_dir
-from worker.audio import sniff_container
+from worker.audio import decode_file
 from worker.labeling import LabelOptions
 from worker.pipeline import AudioClassificationPipeline, pipeline
-from worker.reference_decoder import decode_reference
 
 FIDELITY = DATA / "fidelity"
 AUDIO = FIDELITY / "audio"
@@ -62,10 +61,10 @@ def _sha(x: np.ndarray) -> str:
 @pytest.mark.parametrize("name", sorted(_golden()["decoded"]))
 def test_files_decode_to_the_clis_samples(name: str) -> None:
     """Given any fixture (MP3 delay and padding, VBR, no Xing header, a lying WAV header),
-    the reference decoder gives the CLI's samples: same length, same offset, same values."""
+    the decoder gives the CLI's samples: same length, same offset, same values."""
     expected = _golden()["decoded"][name]
     data = (AUDIO / name).read_bytes()
-    ours = decode_reference(data, sniff_container(data), target_rate=16_000, max_seconds=60)
+    ours = decode_file(data, target_rate=16_000, max_seconds=60)
     x = ours.waveform
     assert x.size == expected["length"], name
     if name.startswith(BIT_EXACT):
@@ -79,7 +78,7 @@ def test_files_decode_to_the_clis_samples(name: str) -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_scores_match_the_pipeline_on_every_fixture(family: str) -> None:
     """Given every fixture and array, fp32 scores equal the pipeline's within 1e-3, the top-1
-    too where its margin is over 1e-3, and each record says the reference decoder ran."""
+    too where its margin is over 1e-3, and each record says the reference's decoding ran."""
     expected = _golden()["scores"][family]
     names = sorted(expected)
     inputs = [_input(n) for n in names]

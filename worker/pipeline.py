@@ -65,7 +65,6 @@ class AudioClassificationPipeline:
             settings.max_bytes,
             settings.max_seconds,
             fetch_timeout_s=settings.fetch_timeout_s,
-            decoder=settings.decoder,
         )
         files = classifier.files
         self.model_info = ModelInfo(id=files.model_id, revision=files.revision, dtype=files.dtype)
