@@ -20,7 +20,7 @@ from bench.rows import CEILING, Row, Stages
 from bench.workloads import Workload
 from producer.refs import parse_ref
 from producer.settings import Dtype, Settings
-from worker.audio import decode_audio, resample, to_mono
+from worker.audio import decode_file
 from worker.batching import plan_batches
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetchLimits
@@ -74,12 +74,11 @@ def load_pipeline(case: Case, workload: Workload, batch: int) -> AudioClassifica
 
 def waveforms(classifier: Classifier, workload: Workload) -> list[np.ndarray]:
     """The workload's clips decoded, downmixed and resampled as the worker does."""
-    waves = []
-    for path in workload.paths:
-        decoded = decode_audio(path.read_bytes(), max_seconds=600.0)
-        mono = to_mono(decoded.samples, decoded.layout)
-        waves.append(resample(mono, decoded.sample_rate, classifier.sampling_rate))
-    return waves
+    rate = classifier.sampling_rate
+    return [
+        decode_file(path.read_bytes(), target_rate=rate, max_seconds=600.0).waveform
+        for path in workload.paths
+    ]
 
 
 def batch_plan(
@@ -176,10 +175,10 @@ def variant_rows(case: Case, workload: Workload, batch: int, meter: Meter) -> li
 
 
 def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
-    """Fetch, decode, resample, features and model timed one at a time with earmark's code.
+    """Fetch, decode, features and model timed one at a time with earmark's code.
 
-    With the reference decoder (the default) one ffmpeg filter graph decodes, downmixes and
-    resamples, so its time is all under decode and resample is 0.
+    One ffmpeg filter graph decodes, downmixes and resamples, so its time is all under decode
+    and the resample stage is 0.
     """
     settings = settings_for(workload, batch)
     pipe = load_pipeline(case, workload, batch)
@@ -190,15 +189,8 @@ def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
     started = time.perf_counter()
     blobs = [fetcher.fetch(parse_ref(str(path))) for path in workload.paths]
     fetched = time.perf_counter()
-    rate = classifier.sampling_rate
-    if settings.decoder == "reference":
-        waves = [pipe.loader.decode(blob).waveform for blob in blobs]
-        decoded_at = resampled = time.perf_counter()
-    else:
-        decoded = [decode_audio(blob, max_seconds=600.0) for blob in blobs]
-        decoded_at = time.perf_counter()
-        waves = [resample(to_mono(d.samples, d.layout), d.sample_rate, rate) for d in decoded]
-        resampled = time.perf_counter()
+    waves = [pipe.loader.decode(blob).waveform for blob in blobs]
+    decoded_at = time.perf_counter()
     features_s = model_s = 0.0
     classifier.model.run(classifier.extractor(waves[:1]))  # untimed first call
     for rows in batch_plan(classifier, waves, settings):
@@ -208,6 +200,4 @@ def stage_seconds(case: Case, workload: Workload, batch: int) -> Stages:
         classifier.model.run(features)
         features_s += extracted - begun
         model_s += time.perf_counter() - extracted
-    return Stages(
-        fetched - started, decoded_at - fetched, resampled - decoded_at, features_s, model_s
-    )
+    return Stages(fetched - started, decoded_at - fetched, 0.0, features_s, model_s)

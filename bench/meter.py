@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.audio import decode_audio, resample, to_mono
 from worker.pipeline import AudioClassificationPipeline
 
 # ------------------------------------------------------------------------------------ CPU meter
@@ -147,10 +146,7 @@ def in_process_pass(pipe: AudioClassificationPipeline, refs: Sequence[str]) -> f
 def one_model_call(pipe: AudioClassificationPipeline, ref: str) -> Callable[[], float]:
     """A timer of one model call on one clip's features, in ms (the features are made once)."""
     classifier = pipe.classifier
-    decoded = decode_audio(Path(ref).read_bytes(), max_seconds=60.0)
-    wave = resample(
-        to_mono(decoded.samples, decoded.layout), decoded.sample_rate, classifier.sampling_rate
-    )
+    wave = pipe.loader.decode(Path(ref).read_bytes()).waveform
     features = classifier.extractor([wave])
     classifier.model.run(features)  # untimed: the first call at batch 1
 

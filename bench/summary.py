@@ -93,7 +93,7 @@ def print_stages(results: Results, model: str) -> None:
     print(
         f"\nwhere the time goes ({model}; stages timed one at a time with earmark's code, "
         f"at earmark's largest batch; queue+store: the bulk queue pass minus the in-process one; "
-        f"the reference decoder's one filter graph decodes, downmixes and resamples: all decode)"
+        f"the decoder's one filter graph decodes, downmixes and resamples: all decode)"
     )
     print(
         f"{'dtype':5} {'workload':8} {'fetch':>6} {'decode':>7} {'resample':>8} {'features':>8} "

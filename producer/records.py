@@ -59,7 +59,8 @@ class AudioInfo(_Record):
     sample_rate: int
     channels: int
     truncated: bool = False
-    #: Which decoder made the samples (EARMARK_DECODER): "reference" or "fast".
+    #: Which decoder made the samples: always "reference" now; "fast" appears only in records
+    #: written before that decoder was removed, and stays here so that they still parse.
     decoder: Literal["reference", "fast"] | None = None
 
 

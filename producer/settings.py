@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from functools import cache
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -62,9 +64,10 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(default=0, ge=0)
     #: The worker's Prometheus /metrics and /healthz port; 0 turns them off.
     metrics_port: int = Field(default=9808, ge=0, le=65535)
-    #: How files become samples: `reference` = the transformers pipeline's ffmpeg decode,
-    #: downmix and resample; `fast` = libsndfile + soxr.
-    decoder: Literal["reference", "fast"] = "reference"
+    #: How inputs become samples: `reference`, the transformers pipeline's ffmpeg decode,
+    #: downmix and resample, is the only decoder; the old spelling `fast` (libsndfile + soxr,
+    #: removed: it moved scores) is still accepted, decodes as `reference` and is logged once.
+    decoder: Literal["reference"] = "reference"
     #: ONNX Runtime execution providers in order of preference, comma-separated.
     providers: str = "CPUExecutionProvider"
     #: A provider this onnxruntime cannot give: false stops with a config error (exit 2), true
@@ -91,6 +94,14 @@ class Settings(BaseSettings):
     def _roots_not_empty(cls, value: str) -> str:
         if not any(part for part in value.split(":")):
             raise ValueError("EARMARK_LOCAL_ROOTS names no folder")
+        return value
+
+    @field_validator("decoder", mode="before")
+    @classmethod
+    def _fast_decodes_as_reference(cls, value: object) -> object:
+        if value == "fast":
+            _deprecated("EARMARK_DECODER=fast is deprecated and decodes as `reference`")
+            return "reference"
         return value
 
     @field_validator("providers")
@@ -124,6 +135,12 @@ class Settings(BaseSettings):
     def local_root_list(self) -> tuple[str, ...]:
         """The folders local references may read, as given."""
         return tuple(part for part in self.local_roots.split(":") if part)
+
+
+@cache
+def _deprecated(message: str) -> None:
+    """Log a deprecated setting once per process, however many Settings are built."""
+    logging.getLogger(__name__).warning(message)
 
 
 def malloc_option_is_set(variable: str, tunable: str) -> bool:

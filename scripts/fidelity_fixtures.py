@@ -78,7 +78,7 @@ FIXTURES = (
 )
 
 #: Files made by joining two fixtures' bytes: (name, first, second). A stream whose rate and
-#: layout change midway (the CLI rebuilds its filter graph there; so does the reference decoder).
+#: layout change midway (the CLI rebuilds its filter graph there; so does worker/audio/graph.py).
 CHAINED = (
     ("mp3_chained_44k_stereo_then_8k_mono.mp3", "mp3_cbr_44k_stereo_3s.mp3",
      "mp3_noxing_8k_mono_1s.mp3"),

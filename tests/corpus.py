@@ -71,7 +71,8 @@ CORPUS: tuple[Clip, ...] = (
     Clip("vorbis_44k_stereo.ogg", fmt="OGG", subtype="VORBIS", rate=44_100, channels=2, lossy=True),
     Clip("vorbis_48k_6ch.ogg", fmt="OGG", subtype="VORBIS", rate=48_000, channels=6, lossy=True),
     Clip("opus_48k_stereo.opus", fmt="OGG", subtype="OPUS", rate=48_000, channels=2, lossy=True),
-    Clip("opus_16k.opus", fmt="OGG", subtype="OPUS", lossy=True, seconds=0.5),
+    # ffmpeg decodes Opus at 48 kHz, whatever rate it was written at.
+    Clip("opus_16k.opus", fmt="OGG", subtype="OPUS", lossy=True, seconds=0.5, decoded_rate=48_000),
     Clip("mp3_44k_stereo.mp3", fmt="MP3", subtype=MP3, rate=44_100, channels=2, lossy=True),
     Clip("mp3_16k.mp3", fmt="MP3", subtype=MP3, lossy=True, seconds=0.5),
     Clip("aiff_22k_stereo.aiff", fmt="AIFF", rate=22_050, channels=2),

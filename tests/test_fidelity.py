@@ -1,4 +1,4 @@
-"""The reference decoder against the transformers pipeline and the ffmpeg CLI (issue 12).
+"""The decoder against the transformers pipeline and the ffmpeg CLI (issue 12).
 
 The fixtures and goldens come from ``scripts/make_fidelity_goldens.py``: every format, rate,
 layout and duration class, decoded by ``ffmpeg -i pipe:0 -ac 1 -ar 16000 -f f32le`` and
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 from functools import cache
 from typing import Any
 
@@ -17,13 +18,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from producer.settings import Settings
+from producer.settings import Settings, _deprecated
 from tests.models import DATA, FAMILIES, model_dir
-from worker.audio import sniff_container
-from worker.inputs import ClipLoader
+from worker.audio import decode_file
 from worker.labeling import LabelOptions
 from worker.pipeline import AudioClassificationPipeline, pipeline
-from worker.reference_decoder import decode_reference
 
 FIDELITY = DATA / "fidelity"
 AUDIO = FIDELITY / "audio"
@@ -42,8 +41,8 @@ def _golden() -> dict[str, Any]:
     return value
 
 
-def _pipeline(family: str, decoder: str = "reference") -> AudioClassificationPipeline:
-    settings = Settings(local_roots=str(AUDIO), decoder=decoder)  # type: ignore[arg-type]
+def _pipeline(family: str) -> AudioClassificationPipeline:
+    settings = Settings(local_roots=str(AUDIO))
     return pipeline(model=str(model_dir(family)), dtype="fp32", settings=settings)
 
 
@@ -62,10 +61,10 @@ def _sha(x: np.ndarray) -> str:
 @pytest.mark.parametrize("name", sorted(_golden()["decoded"]))
 def test_files_decode_to_the_clis_samples(name: str) -> None:
     """Given any fixture (MP3 delay and padding, VBR, no Xing header, a lying WAV header),
-    the reference decoder gives the CLI's samples: same length, same offset, same values."""
+    the decoder gives the CLI's samples: same length, same offset, same values."""
     expected = _golden()["decoded"][name]
     data = (AUDIO / name).read_bytes()
-    ours = decode_reference(data, sniff_container(data), target_rate=16_000, max_seconds=60)
+    ours = decode_file(data, target_rate=16_000, max_seconds=60)
     x = ours.waveform
     assert x.size == expected["length"], name
     if name.startswith(BIT_EXACT):
@@ -79,7 +78,7 @@ def test_files_decode_to_the_clis_samples(name: str) -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_scores_match_the_pipeline_on_every_fixture(family: str) -> None:
     """Given every fixture and array, fp32 scores equal the pipeline's within 1e-3, the top-1
-    too where its margin is over 1e-3, and each record says the reference decoder ran."""
+    too where its margin is over 1e-3, and each record says the reference's decoding ran."""
     expected = _golden()["scores"][family]
     names = sorted(expected)
     inputs = [_input(n) for n in names]
@@ -107,21 +106,27 @@ def test_bytes_and_file_objects_decode_as_the_pipeline_decodes_bytes() -> None:
         assert classify(io.BytesIO(data), top_k=0) == by_path
 
 
-def _loader(decoder: str) -> ClipLoader:
-    return _pipeline("wav2vec2", decoder).loader
-
-
-def test_a_silent_fallback_to_the_fast_decoder_is_caught() -> None:
-    """Given a 44.1 kHz MP3, `reference` yields the CLI's exact samples and says so; `fast`
-    says `fast` and its samples differ, so a reference run that fell back would fail here."""
+def test_the_old_spelling_fast_decodes_as_the_reference(caplog: pytest.LogCaptureFixture) -> None:
+    """Given EARMARK_DECODER=fast (the removed libsndfile + soxr path), the setting is accepted
+    and logged once as deprecated, and a 44.1 kHz MP3 still yields the CLI's exact samples with
+    a record saying `reference`: a silent fall-back to any other decode (the fast path's
+    samples differed here) fails this test."""
     name = "mp3_cbr_44k_stereo_3s.mp3"
     expected = _golden()["decoded"][name]
-    reference, fast = (_loader(d).load(str(AUDIO / name)) for d in ("reference", "fast"))
-    assert reference.audio.decoder == "reference" and _sha(reference.waveform) == expected["sha256"]
-    assert fast.audio.decoder == "fast" and _sha(fast.waveform) != expected["sha256"]
+    _deprecated.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="producer.settings"):
+        settings = [Settings(local_roots=str(AUDIO), decoder="fast") for _ in range(2)]  # type: ignore[arg-type]
+    assert [s.decoder for s in settings] == ["reference", "reference"]
+    assert [r.message for r in caplog.records if "EARMARK_DECODER" in r.message] == [
+        "EARMARK_DECODER=fast is deprecated and decodes as `reference`"
+    ]
+    classify = pipeline(model=str(model_dir("wav2vec2")), dtype="fp32", settings=settings[0])
+    clip = classify.loader.load(str(AUDIO / name))
+    assert clip.audio.decoder == "reference" and _sha(clip.waveform) == expected["sha256"]
 
 
 def test_the_default_decoder_is_the_reference() -> None:
     """Unset, EARMARK_DECODER means the pipeline's own decoding (see README, Exactness)."""
     assert Settings().decoder == "reference"
-    assert _pipeline("wav2vec2").loader.decoder == "reference"
+    (record,) = _pipeline("wav2vec2").iter_records([str(AUDIO / "wav_s16_8k_mono_0.1s.wav")])
+    assert record.audio is not None and record.audio.decoder == "reference"

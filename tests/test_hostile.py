@@ -71,8 +71,8 @@ def _local_cases(h: Hostile) -> list[Case]:
         "truncated_samples.wav": "ok",  # like the reference: what decodes is classified
         "text.wav": "unsupported_format",
         "png.wav": "unsupported_format",
-        # libsndfile trusts the file's length over a WAV data size that overstates it, so only
-        # the second of audio the file holds is decoded: safe, and what ffmpeg does too.
+        # A WAV's data size that overstates it is not trusted (the cap holds while decoding),
+        # so only the second of audio the file holds is decoded, as the ffmpeg CLI does.
         "claims_2e31_frames.wav": "ok",
         "claims_10h.wav": "ok",
         "nan.wav": "decode_failed",

@@ -3,6 +3,7 @@
 - `producer` never imports `worker`; the pipeline core (worker/ outside worker/service/ and the
   command line) never imports the service layer;
 - only `producer/settings.py` reads the environment;
+- audio is read one way: no second decoder (soundfile, soxr, librosa) beside worker/audio;
 - one of each: Redis connections, S3 clients, task publishing and redaction each have one home.
 """
 
@@ -88,6 +89,17 @@ def test_only_settings_reads_the_environment(path: Path) -> None:
     chains = set(attribute_chains(path))
     assert not chains & {"os.environ", "os.getenv", "os.putenv"}
     assert not names_from(path, "os") & {"environ", "getenv", "putenv"}
+
+
+#: Audio libraries whose samples are not the reference pipeline's: not worker dependencies.
+OTHER_DECODERS = {"soundfile", "soxr", "librosa"}
+
+
+@pytest.mark.parametrize("path", modules(*PACKAGES), ids=relative)
+def test_one_decoder(path: Path) -> None:
+    """Neither side reads audio but through worker/audio (ffmpeg's decode, as the pipeline's):
+    a second decoder, like the removed libsndfile + soxr path, moves scores."""
+    assert not {name.split(".")[0] for name in imported(path)} & OTHER_DECODERS
 
 
 #: What may be done in one module only: (what, dotted name used, the one module allowed).

@@ -5,23 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import numpy as np
 
-from producer.errors import DecodeFailed, InvalidReference, TooLarge
+from producer.errors import InvalidReference, TooLarge
 from producer.records import AudioInfo
 from producer.refs import parse_ref
 from producer.retry import DEFAULT_RETRY, RetryPolicy
-from worker.audio import DecodedAudio, decode_audio, resample, sniff_container, to_mono
+from worker.audio import DecodedAudio, decode_array, decode_file
 from worker.fetch import FetcherProtocol
-from worker.reference_decoder import ReferenceAudio, decode_reference
-from worker.sinc_resample import sinc_resample
 
 #: What the in-process API accepts as one input.
 AudioInput = str | bytes | bytearray | IO[bytes] | Mapping[str, Any] | np.ndarray
-#: How inputs become samples (EARMARK_DECODER): the pipeline's own way, or libsndfile + soxr.
-DecoderChoice = Literal["reference", "fast"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,11 @@ class Clip:
 
 @dataclass(frozen=True)
 class ClipLoader:
-    """Loads inputs into clips at ``sampling_rate`` within the byte and duration caps."""
+    """Loads inputs into clips at ``sampling_rate`` within the byte and duration caps.
+
+    Files go through ffmpeg's decoders and resampler, arrays through torchaudio's sinc
+    resampler, as the transformers pipeline does (`worker.audio`).
+    """
 
     fetcher: FetcherProtocol
     sampling_rate: int
@@ -47,16 +47,15 @@ class ClipLoader:
     fetch_timeout_s: float = 300.0
     #: Fetches that fail for a reason that may pass (timeouts, 5xx, SlowDown) are tried again.
     retry: RetryPolicy = DEFAULT_RETRY
-    #: `reference`: files through ffmpeg's decoders and resampler, arrays through torchaudio's
-    #: sinc resampler, as the transformers pipeline does; `fast`: libsndfile and soxr.
-    decoder: DecoderChoice = "reference"
 
     def load(self, item: AudioInput) -> Clip:
         """Fetch (for references), decode, downmix and resample one input."""
         started = time.perf_counter()
         if isinstance(item, Mapping | np.ndarray):
-            decoded = _from_array(item, self.sampling_rate, self.max_seconds)
-            return self._clip(decoded, started, started)
+            decoded = decode_array(
+                item, target_rate=self.sampling_rate, max_seconds=self.max_seconds
+            )
+            return _clip(decoded, started, started)
         data = self._read(item)
         return self._decode(data, started, time.perf_counter())
 
@@ -66,41 +65,8 @@ class ClipLoader:
         return self._decode(data, now, now)
 
     def _decode(self, data: bytes, started: float, fetched: float) -> Clip:
-        if self.decoder == "fast":
-            return self._clip(decode_audio(data, max_seconds=self.max_seconds), started, fetched)
-        ref = decode_reference(
-            data,
-            sniff_container(data),
-            target_rate=self.sampling_rate,
-            max_seconds=self.max_seconds,
-        )
-        return self._reference_clip(ref, started, fetched)
-
-    def _clip(self, decoded: DecodedAudio, started: float, fetched: float) -> Clip:
-        """Downmix with ffmpeg's matrix, then resample with the chosen decoder's resampler."""
-        mono = to_mono(decoded.samples, decoded.layout)
-        if self.decoder == "fast":
-            mono = resample(mono, decoded.sample_rate, self.sampling_rate)
-        else:
-            mono = sinc_resample(mono, decoded.sample_rate, self.sampling_rate)
-        audio = AudioInfo(
-            duration_s=round(decoded.duration_s, 6),
-            sample_rate=decoded.sample_rate,
-            channels=decoded.channels,
-            decoder=self.decoder,
-        )
-        done = time.perf_counter()
-        return Clip(mono, audio, fetch_s=fetched - started, decode_s=done - fetched)
-
-    def _reference_clip(self, ref: ReferenceAudio, started: float, fetched: float) -> Clip:
-        audio = AudioInfo(
-            duration_s=round(ref.duration_s, 6),
-            sample_rate=ref.sample_rate,
-            channels=ref.channels,
-            decoder="reference",
-        )
-        done = time.perf_counter()
-        return Clip(ref.waveform, audio, fetch_s=fetched - started, decode_s=done - fetched)
+        decoded = decode_file(data, target_rate=self.sampling_rate, max_seconds=self.max_seconds)
+        return _clip(decoded, started, fetched)
 
     def _read(self, item: AudioInput) -> bytes:
         if isinstance(item, str):
@@ -129,25 +95,13 @@ def describe(item: AudioInput) -> str:
     return str(getattr(item, "name", "<file>"))
 
 
-def _from_array(
-    item: Mapping[str, Any] | np.ndarray, default_rate: int, max_s: float
-) -> DecodedAudio:
-    # transformers accepts {"raw" | "array": samples, "sampling_rate": rate} or a bare array
-    # already at the model's rate; so do we.
-    if isinstance(item, np.ndarray):
-        samples, rate = item, default_rate
-    else:
-        samples = item.get("array", item.get("raw"))
-        rate = item.get("sampling_rate", default_rate)
-        if samples is None or not isinstance(rate, int) or rate <= 0:
-            raise InvalidReference('an array input is {"array": ndarray, "sampling_rate": int}')
-    array = np.asarray(samples, dtype=np.float32)
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2 or array.shape[0] == 0:
-        raise DecodeFailed(f"an array input must be 1-D or (frames, channels), got {array.shape}")
-    if not np.isfinite(array).all():
-        raise DecodeFailed("array holds NaN or infinite samples")
-    if array.shape[0] / rate > max_s:
-        raise TooLarge(f"audio is longer than {max_s:g} s")
-    return DecodedAudio(samples=array, sample_rate=rate)
+def _clip(decoded: DecodedAudio, started: float, fetched: float) -> Clip:
+    """The one way a clip is made: decoded audio and how long its fetch and decode took."""
+    audio = AudioInfo(
+        duration_s=round(decoded.duration_s, 6),
+        sample_rate=decoded.sample_rate,
+        channels=decoded.channels,
+        decoder="reference",
+    )
+    done = time.perf_counter()
+    return Clip(decoded.waveform, audio, fetch_s=fetched - started, decode_s=done - fetched)

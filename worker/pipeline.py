@@ -65,7 +65,6 @@ class AudioClassificationPipeline:
             settings.max_bytes,
             settings.max_seconds,
             fetch_timeout_s=settings.fetch_timeout_s,
-            decoder=settings.decoder,
         )
         files = classifier.files
         self.model_info = ModelInfo(id=files.model_id, revision=files.revision, dtype=files.dtype)
@@ -181,7 +180,21 @@ def pipeline(
         revision=revision or settings.model_revision,
         dtype=dtype or settings.dtype,
     )
-    fetcher = Fetcher(
+    session = session or _session_options(settings)
+    classifier = Classifier(files, session, settings.batching, settings.max_call_mb)
+    _log_ready(classifier, started)
+    return AudioClassificationPipeline(
+        classifier,
+        _fetcher(settings),
+        settings=settings,
+        top_k=top_k,
+        function_to_apply=function_to_apply,
+    )
+
+
+def _fetcher(settings: Settings) -> Fetcher:
+    """The one edge to the world, with the settings' roots, address rule, caps and timeouts."""
+    return Fetcher(
         FetchLimits(
             local_roots=settings.local_root_list,
             allow_private_urls=settings.url_allow_private,
@@ -191,13 +204,21 @@ def pipeline(
             total_timeout_s=settings.fetch_timeout_s,
         )
     )
-    session = session or SessionOptions(
+
+
+def _session_options(settings: Settings) -> SessionOptions:
+    """ONNX Runtime's options as the settings give them."""
+    return SessionOptions(
         providers=settings.provider_list,
         intra_op_threads=settings.intra_op_threads,
         memory_arena=settings.memory_arena,
         provider_fallback=settings.provider_fallback,
     )
-    classifier = Classifier(files, session, settings.batching, settings.max_call_mb)
+
+
+def _log_ready(classifier: Classifier, started: float) -> None:
+    """One line once the model is warm: what runs, where, how it batches, the longest clip."""
+    files = classifier.files
     log.info(
         "earmark: model %s (%s) ready in %.2f s (session %.2f s) on %s, batching %s, %s",
         files.model_id,
@@ -207,13 +228,6 @@ def pipeline(
         ",".join(classifier.model.providers),
         classifier.mode.value,
         _longest_clip(classifier.call_bound.longest_seconds),
-    )
-    return AudioClassificationPipeline(
-        classifier,
-        fetcher,
-        settings=settings,
-        top_k=top_k,
-        function_to_apply=function_to_apply,
     )
 
 
