@@ -68,7 +68,7 @@ def _settings(variables: dict[str, Any]) -> Settings:
         if k.startswith("EARMARK_")
     }
     assert set(earmark) <= SETTINGS, set(earmark) - SETTINGS
-    return Settings(**earmark)
+    return Settings.model_validate(earmark)
 
 
 def _check_names(names: set[str], script: str = "") -> None:
