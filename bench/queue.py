@@ -331,10 +331,6 @@ def print_tables(
     )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def worker_environment(settings: Settings) -> dict[str, str]:
     """`settings` as a worker process reads them from its environment."""
     return {
@@ -348,3 +344,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "EARMARK_MAX_WAIT_MS": str(settings.max_wait_ms),
         "EARMARK_INTRA_OP_THREADS": str(settings.intra_op_threads),
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
