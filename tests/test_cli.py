@@ -1,5 +1,5 @@
 """The command line: `earmark classify` prints one JSON line per reference in input order; every
-command exits with the contract's codes and says why in one line on stderr."""
+command exits with the README's codes and says why in one line on stderr."""
 
 from __future__ import annotations
 

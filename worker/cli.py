@@ -1,5 +1,5 @@
-"""Worker-side commands: ``earmark classify`` (in-process, no queue), ``earmark worker`` and
-``earmark fetch-model``."""
+"""Worker-side commands: ``earmark classify`` (in-process, no queue), ``earmark worker``,
+``earmark fetch-model`` and ``earmark optimize``."""
 
 from __future__ import annotations
 
