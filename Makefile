@@ -1,10 +1,18 @@
-# Every target creates the virtualenv it needs; `make test` is what CI runs.
+# Every target creates the virtualenv it needs; `make test` is what CI runs. `make` alone lists
+# the targets. ARGS goes to pytest in every test target: make test ARGS="tests/test_refs.py -k id".
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+ARGS    ?=
 
-.PHONY: demo test lint typecheck check models bench bench-quick bench-queue bench-memory clean
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-fast lint format typecheck check models bench bench-quick bench-queue \
+	bench-memory clean
+
+help:                     ## this list: every target and what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,17 +23,25 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)            ## queue + worker + results on the bundled model, offline
 	$(BIN)/python -m scripts.demo
 
-test: $(STAMP)            ## the whole test suite
-	$(BIN)/pytest -q
+test: $(STAMP)            ## the whole suite, as CI runs it; ARGS="..." goes to pytest
+	$(BIN)/pytest -q --durations=25 $(ARGS)
 
-lint: $(STAMP)
+test-fast: $(STAMP)       ## pure and in-process tests, no worker process (about a minute)
+	$(BIN)/pytest -q -m "not worker and not slow" $(ARGS)
+
+lint: $(STAMP)            ## ruff: lint and format check, changing nothing
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+# Fixes first: a fix can leave lines that the formatter then rewraps.
+format: $(STAMP)          ## ruff check --fix, then ruff format: rewrites files in place
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP)       ## mypy: strict on producer, worker, scripts and bench; tests relaxed
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: lint typecheck test  ## lint, types and the whole suite: what CI runs
 
 models: $(STAMP)          ## regenerate tests/data (needs torch: pip install -e ".[reference]")
 	$(BIN)/python scripts/make_test_models.py
@@ -42,7 +58,7 @@ bench-queue: $(STAMP)     ## the queue vs in-process on one worker: throughput, 
 bench-memory: $(STAMP)    ## a worker's peak memory on mixed-length audio, per memory setting
 	$(BIN)/python -m bench.memory
 
-clean:
+clean:                    ## remove the virtualenv and the tools' caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 .PHONY: demo-int8

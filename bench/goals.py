@@ -43,20 +43,7 @@ def line(
 
 def model_goals(results: Results, model: str, batch: int) -> Iterator[str]:
     """The per-model goals at earmark's largest batch on the keyword case."""
-    for dtype in ("fp32", "q8"):
-        for path, goal in (
-            (IN_PROCESS, GOAL_IN_PROCESS),
-            (INTERACTIVE, GOAL_QUEUE),
-            (BULK, GOAL_QUEUE),
-        ):
-            row = results.find(model, dtype, "keyword", path, batch)
-            if row is not None:
-                name = path.split(" (")[0]
-                yield line(
-                    f"{model} {dtype} {name} vs ceiling, batch {batch}",
-                    results.vs_ceiling(row),
-                    goal,
-                )
+    yield from path_goals(results, model, batch)
     ceilings = [r for r in results.rows if (r.model, r.dtype, r.path) == (model, "fp32", CEILING)]
     rates = [results.gflops(r) for r in ceilings]
     shares = [g / results.peak_gflops for g in rates if g is not None]
@@ -85,6 +72,24 @@ def model_goals(results: Results, model: str, batch: int) -> Iterator[str]:
                 "",
                 at_most=True,
             )
+
+
+def path_goals(results: Results, model: str, batch: int) -> Iterator[str]:
+    """Each of earmark's paths (in process, interactive, bulk) against the ceiling, per dtype."""
+    for dtype in ("fp32", "q8"):
+        for path, goal in (
+            (IN_PROCESS, GOAL_IN_PROCESS),
+            (INTERACTIVE, GOAL_QUEUE),
+            (BULK, GOAL_QUEUE),
+        ):
+            row = results.find(model, dtype, "keyword", path, batch)
+            if row is not None:
+                name = path.split(" (")[0]
+                yield line(
+                    f"{model} {dtype} {name} vs ceiling, batch {batch}",
+                    results.vs_ceiling(row),
+                    goal,
+                )
 
 
 def print_goals(

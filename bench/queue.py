@@ -298,27 +298,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         measured = measure_paths(setup, Path(tmp), clips, jobs, meter)
 
+    others = others_share(start, measured.end)
+    print_tables(model.name, args.dtype, clips, threads, others, measured, enqueued)
+    print(f"\nwhole run: {time.monotonic() - began:.0f} s")
+    return 0
+
+
+def print_tables(
+    model: str,
+    dtype: str,
+    clips: int,
+    threads: int,
+    others: float | None,
+    measured: Measured,
+    enqueued: dict[str, Enqueued],
+) -> None:
+    """The header, then throughput, enqueue rate and idle latency."""
     report.print_header(
-        model=model.name,
-        dtype=args.dtype,
+        model=model,
+        dtype=dtype,
         clips=clips,
         threads=threads,
         ort_version=ort.__version__,
         max_batch=MAX_BATCH,
         max_wait_ms=MAX_WAIT_MS,
-        others=others_share(start, measured.end),
+        others=others,
     )
     report.print_throughput(measured.passes, threads, clips, max_batch=MAX_BATCH)
     report.print_enqueue(enqueued)
     report.print_latency(
         measured.latencies, measured.usage["latency"], max_wait_ms=MAX_WAIT_MS, poll_s=JOB_POLL_S
     )
-    print(f"\nwhole run: {time.monotonic() - began:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
@@ -334,3 +344,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "EARMARK_MAX_WAIT_MS": str(settings.max_wait_ms),
         "EARMARK_INTRA_OP_THREADS": str(settings.intra_op_threads),
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 # Typer vendors click and re-exports none of its usage errors; they are caught here to say them
-# in one line, as the contract asks, instead of click's boxed multi-line message.
+# in one line, as the README's exit codes promise, instead of click's boxed multi-line message.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from producer.errors import (
@@ -39,7 +39,7 @@ app = typer.Typer(
 COMMANDS_GROUP = "earmark.commands"
 
 
-#: Exit codes, the same for every command (CONTRACT.md).
+#: Exit codes, the same for every command (README: In-process API and `earmark classify`).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
 
 _debug = False

@@ -1,7 +1,7 @@
 """Task messages: the JSON that producers (in any language) send and workers accept.
 
-Celery task names and queues are part of the contract; the bodies are Celery protocol 2 JSON
-with everything in ``kwargs``::
+Task names and queues are public (README: Producers in other languages); the bodies are Celery
+protocol 2 JSON with everything in ``kwargs``::
 
     earmark.classify        queue earmark.interactive   kwargs {"job": Job}
     earmark.classify_chunk  queue earmark.bulk          kwargs {"chunk": Chunk}

@@ -21,7 +21,7 @@ def _declare(redis_url: str) -> Celery:
     app = make_celery(Settings(broker_url=redis_url, results_url=redis_url))
     with app.connection_for_write() as connection:
         for queue in queues():
-            queue(connection.default_channel).declare()
+            queue(connection.default_channel).declare()  # type: ignore[no-untyped-call]
     return app
 
 

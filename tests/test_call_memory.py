@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -143,7 +144,7 @@ def test_through_the_queue_a_long_clip_fails_alone_and_the_worker_stays(
     assert record.status == "ok" and worker.process.poll() is None
 
 
-def _classify(env: dict[str, str], *args: str) -> list[dict[str, object]]:
+def _classify(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
     command = [sys.executable, "-m", "producer.cli", "classify", *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stderr

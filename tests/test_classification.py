@@ -19,6 +19,7 @@ from producer.settings import Settings
 from tests.models import FAMILIES, GOLDEN_AUDIO, golden, model_dir
 from worker.labeling import LabelOptions
 from worker.pipeline import AudioClassificationPipeline, pipeline
+from worker.postprocess import FunctionChoice
 
 #: Largest score gap to the reference allowed on fp32 graphs (issue: max abs <= 1e-3).
 PARITY_ATOL = 1e-3
@@ -54,7 +55,7 @@ def test_scores_match_the_reference_pipeline(family: str) -> None:
 
 
 @pytest.mark.parametrize("function", ["sigmoid", "none"])
-def test_other_score_functions_match_the_reference(function: str) -> None:
+def test_other_score_functions_match_the_reference(function: FunctionChoice) -> None:
     classify = _pipeline("wav2vec2")
     for clip in _clips():
         expected = golden("wav2vec2")["clips"][clip.name][function]
@@ -212,6 +213,7 @@ def test_padding_would_change_the_families_kept_to_equal_lengths(family: str) ->
     alone = classifier.infer([short], 1)[0].logits
     classifier.mode = BatchMode.PAD
     padded = classifier.infer([short, long], 2)[0].logits
+    assert alone is not None and padded is not None
     assert np.abs(alone - padded).max() > 1e-4
 
 

@@ -1,5 +1,5 @@
 """The command line: `earmark classify` prints one JSON line per reference in input order; every
-command exits with the contract's codes and says why in one line on stderr."""
+command exits with the README's codes and says why in one line on stderr."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def test_a_wait_that_sees_nothing_finish_says_so(redis_url: str, redis_client: o
     """While jobs are pending and none finishes, the watcher says so every quiet stretch."""
     client = Client(Settings(broker_url=redis_url, results_url=redis_url))
     batch = client.submit_many(["a.wav", "b.wav"], bulk=False).batch_id
-    told: list[tuple[int, float]] = []
+    told: list[tuple[int | None, float]] = []
     watch = client.watch(
         batch, timeout=1.6, on_stall=lambda s, quiet: told.append((s.pending, quiet))
     )

@@ -38,7 +38,7 @@ KEDA = Path(__file__).parent / "data" / "keda"
 KUBERNETES_VERSION = "1.30.0"
 SETTINGS = set(Settings.model_fields)
 #: Variables other than settings that deployment files may set: the usual Hugging Face and AWS
-#: ones (CONTRACT.md), and the image's own.
+#: ones (README: Settings), and the image's own.
 OTHER_VARIABLES = {
     "HF_HOME",
     "HF_HUB_OFFLINE",
@@ -79,7 +79,7 @@ def _settings(variables: dict[str, Any]) -> Settings:
         if k.startswith("EARMARK_")
     }
     assert set(earmark) <= SETTINGS, set(earmark) - SETTINGS
-    return Settings(**earmark)
+    return Settings.model_validate(earmark)
 
 
 def _check_names(names: set[str], script: str = "") -> None:

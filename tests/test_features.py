@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import transformers
 from numpy.typing import NDArray
-from transformers import audio_utils
+from transformers import audio_utils, is_torch_available
 from transformers.models.whisper import feature_extraction_whisper as whisper_module
-from transformers.utils import is_torch_available
 
 from worker.features import (
     ASTExtractor,
@@ -142,7 +141,7 @@ def _waveform(name: str) -> NDArray[np.float32]:
     return wave.astype(np.float32)
 
 
-class _Tensor(np.ndarray):  # type: ignore[type-arg]
+class _Tensor(np.ndarray):
     """Just enough of ``torch.Tensor`` for AST's numpy path, which pads with torch."""
 
     def numpy(self) -> NDArray[Any]:
@@ -326,7 +325,11 @@ def test_bad_batches_are_refused() -> None:
     ],
 )
 def test_mel_filter_bank_equals_transformers(options: dict[str, Any]) -> None:
-    shape = {"num_frequency_bins": 257, "num_mel_filters": 40, "sampling_rate": RATE}
+    shape: dict[str, Any] = {
+        "num_frequency_bins": 257,
+        "num_mel_filters": 40,
+        "sampling_rate": RATE,
+    }
     expected = audio_utils.mel_filter_bank(**shape, **options)
     np.testing.assert_allclose(mel_filter_bank(**shape, **options), expected, rtol=0, atol=1e-12)
 

@@ -128,7 +128,7 @@ def records_of(runner: JobRunner, batch: str) -> dict[str, ResultRecord]:
     return by_id
 
 
-def counts(state: SharedState, batch: str) -> tuple[int, int, int, int]:
+def counts(state: SharedState, batch: str) -> tuple[int, int, int, int | None]:
     """The ledger's (total, done, failed, pending) of `batch`."""
     status = state.ledger.status(batch)
     return status.total, status.done, status.failed, status.pending

@@ -61,7 +61,7 @@ def test_no_more_loads_in_flight_than_threads_and_loading_goes_on_meanwhile() ->
             running -= 1
         return n
 
-    got = []
+    got: list[list[int]] = []
     for window in windows(range(12), load, lambda _: 1, max_items=3, max_bytes=100, threads=2):
         if not got:
             holding.set()

@@ -265,7 +265,7 @@ def test_a_job_id_must_name_its_own_batch() -> None:
         Job(job_id="X:0", batch_id="Y", ref="a.wav")
     spec = {"job_id": "X:0", "ref": "a.wav"}
     with pytest.raises(ValidationError, match="another batch"):
-        Chunk(batch_id="Y", chunk_id="0", jobs=[spec])
+        Chunk.model_validate({"batch_id": "Y", "chunk_id": "0", "jobs": [spec]})
     assert Job(job_id="Y:12", batch_id="Y", ref="a.wav").job_id == "Y:12"
 
 

@@ -87,8 +87,8 @@ def test_a_poison_job_is_dead_lettered_and_the_others_complete(
     assert len(records) == 200
     by_status = {r.input: r for r in records if r.status == "error"}
     assert list(by_status) == [str(poison)]
-    assert by_status[str(poison)].error is not None
-    assert by_status[str(poison)].error.code == "worker_crashed"
+    error = by_status[str(poison)].error
+    assert error is not None and error.code == "worker_crashed"
     assert len(oom_killer) >= 3  # it was started three times, and killed each time
     status = client.status(submission.batch_id)
     assert (status.total, status.done, status.failed) == (200, 200, 1)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Literal
 
 import redis
 
@@ -89,7 +90,7 @@ def _finish_slowly(client: redis.Redis, batch: str, jobs: int, every_s: float) -
     ledger = Ledger(client)
     for index in range(jobs):
         time.sleep(every_s)
-        status = "error" if index == 0 else "ok"
+        status: Literal["ok", "error"] = "error" if index == 0 else "ok"
         ledger.finish(
             [ResultRecord(job_id=f"{batch}:{index}", batch_id=batch, input="x", status=status)]
         )

@@ -1,4 +1,4 @@
-"""Reference parsing: every kind the contract names, and a clear error for anything else."""
+"""Reference parsing: every kind the README names, and a clear error for anything else."""
 
 from __future__ import annotations
 

@@ -299,7 +299,7 @@ def test_a_real_worker_runs_report_equals_its_results(
     assert "records  5  (ok 4, error 1)" in report.stdout
     assert "ledger   total 5, done 5, failed 1, pending 0" in report.stdout
     listed = list(FileStore(tmp_path / "results").iter_batch("real"))
-    data = build(FileStore(tmp_path / "results"), "real")
+    data: dict[str, Any] = build(FileStore(tmp_path / "results"), "real")
     assert data["totals"]["records"] == len(listed) == 5
     assert data["labels"] == dict(Counter(r.labels[0].label for r in listed if r.labels))
     assert {code: e["count"] for code, e in data["errors"].items()} == {"not_found": 1}

@@ -50,7 +50,7 @@ def test_sigterm_finishes_the_batch_in_hand_requeues_the_rest_and_exits_0(
     left = client.status(submission.batch_id).pending
     log = first.log.read_text(errors="replace")
     assert code == 0, f"exit {code} after {stopped_in:.1f} s:\n{log[-3000:]}"
-    assert left > 0, "the run ended before the signal: nothing was in hand"
+    assert left is not None and left > 0, "the run ended before the signal: nothing was in hand"
     # What it held and had not started went back on the queue at once, not after a timeout.
     handed_back = [int(n) for n in re.findall(r"Restoring (\d+) unacknowledged message", log)]
     assert handed_back and sum(handed_back) > 0, log[-3000:]

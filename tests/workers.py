@@ -95,7 +95,7 @@ def client_for(env: Mapping[str, str]) -> Client:
     earmark = {
         k.removeprefix("EARMARK_").lower(): v for k, v in env.items() if k.startswith("EARMARK_")
     }
-    return Client(Settings(**earmark))
+    return Client(Settings.model_validate(earmark))
 
 
 def run_earmark(

@@ -20,12 +20,13 @@ from producer.errors import TooLarge
 #: Activations are fp32 in every graph (q8 and int8 graphs keep them so around integer products).
 _FLOAT = 4
 _MB = 1e6
-#: Live copies of the first convolution's output at the front end's peak: 2.0 measured on
-#: wav2vec2-base (fp32, 5-40 s; 2026-12-05).
+#: Live copies of the first convolution's output at the front end's peak, as measured on
+#: wav2vec2-base: one clip's resident growth in a pool process (no bench command measures it
+#: yet; how, and the figures: bench/README.md, "Figures behind constants in the code").
 CONV_COPIES = 2.0
-#: Live copies of one layer's attention scores (heads x frames x frames) at the call's peak. Two
-#: without ONNX Runtime's arena (wav2vec2-base at 80 s; the tiny wav2vec2 at 5 and 10 s); with
-#: its arena, which grows by powers of two, up to 4.1 (wav2vec2-base at 80 s, 4.0 at 100 s).
+#: Live copies of one layer's attention scores (heads x frames x frames) at the call's peak,
+#: measured as above: fewer without ONNX Runtime's arena, more with it (it grows by powers of
+#: two); set just above the largest measured.
 ATTENTION_COPIES = 4.2
 
 

@@ -1,5 +1,5 @@
-"""Worker-side commands: ``earmark classify`` (in-process, no queue), ``earmark worker`` and
-``earmark fetch-model``."""
+"""Worker-side commands: ``earmark classify`` (in-process, no queue), ``earmark worker``,
+``earmark fetch-model`` and ``earmark optimize``."""
 
 from __future__ import annotations
 
@@ -112,23 +112,27 @@ def worker(
         settings = settings.model_copy(update={"metrics_port": metrics_port})
     node_name = node_name_for(os.getpid())
     app = create_worker(settings, processes=concurrency, node_name=node_name)
-    status = run_worker(
-        app,
-        [
-            "worker",
-            f"--concurrency={concurrency}",
-            f"--queues={queues}",
-            f"--loglevel={loglevel}",
-            "--pool=prefork",
-            f"--hostname={node_name}",
-            "--without-gossip",
-            "--without-mingle",
-            # Task events for Flower and `celery events` (worker/service/events.py).
-            *(["--task-events"] if events else []),
-        ],
-    )
+    argv = celery_argv(concurrency, queues, loglevel, node_name, events=events)
     # Non-zero when the worker stopped on an error, so that a supervisor restarts it.
-    raise typer.Exit(status)
+    raise typer.Exit(run_worker(app, argv))
+
+
+def celery_argv(
+    concurrency: int, queues: str, loglevel: str, node_name: str, *, events: bool
+) -> list[str]:
+    """The ``celery worker`` command line that `earmark worker`'s options make."""
+    return [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--queues={queues}",
+        f"--loglevel={loglevel}",
+        "--pool=prefork",
+        f"--hostname={node_name}",
+        "--without-gossip",
+        "--without-mingle",
+        # Task events for Flower and `celery events` (worker/service/events.py).
+        *(["--task-events"] if events else []),
+    ]
 
 
 def worker_settings(settings: Settings, processes: int) -> Settings:

@@ -35,8 +35,8 @@ class StaticQuantization:
     """How to quantize: the graph format, which operators, and how many clips calibrate it."""
 
     #: QOperator writes QLinear* operators; QDQ keeps QuantizeLinear/DequantizeLinear pairs for
-    #: ONNX Runtime to fuse at load time. QOperator ran faster here: 2.06x vs 1.70x q8 on
-    #: wav2vec2-base, 1.50x vs 1.39x on the demo model (bench/int8.py, 2026-12-04).
+    #: ONNX Runtime to fuse at load time. QOperator ran faster on both models that
+    #: `python -m bench.int8` measures (figures: bench/README.md).
     quant_format: QuantFormat = "qoperator"
     #: Whether the convolutional front end is quantized too, not only the matrix products. Its
     #: first convolution stays float either way: a group norm follows it, which magnifies the
@@ -46,10 +46,10 @@ class StaticQuantization:
     per_channel: bool = True
     #: Weights in 7 bits rather than 8. x86 CPUs without VNNI multiply uint8 activations by int8
     #: weights with an instruction that sums pairs in 16 bits and saturates: with 8-bit weights
-    #: a test logit moved by 2.80 there, 0.53 with VNNI (AVX2 emulated by qemu-user, 2026-12-05).
-    #: A graph is made once and runs on any CPU, so 7 bits always. Measured with VNNI, against
-    #: 8 bits: wav2vec2-base 1.03x the clips/s, largest logit change 0.086 vs 0.080; uint8
-    #: weights (no saturation either) ran at 0.65x.
+    #: tests/test_optimize.py's logits moved there far more than with VNNI. A graph is made once
+    #: and runs on any CPU, so 7 bits always: with VNNI they cost nothing measurable, and uint8
+    #: weights, which do not saturate either, ran slower (`python -m bench.int8`; figures:
+    #: bench/README.md).
     reduce_range: bool = True
     #: Calibration clips read from the manifest at most (the rest are ignored).
     max_clips: int = 256
