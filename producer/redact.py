@@ -16,6 +16,9 @@ from urllib.parse import unquote_plus
 
 #: What a secret is replaced with.
 MASK = "***"
+#: Most rounds of redaction over one text: each round only adds masks, so a few reach the point
+#: where nothing changes (tests/test_redact.py's property test checks that they do).
+_MAX_PASSES = 4
 
 #: A user info that is only a token (``https://TOKEN@host/``), to the last "@" in the authority.
 _TOKEN = r"(?P<token>[^:/?#\[\]\s'\"<>]+@)?"
@@ -63,8 +66,17 @@ def redact_ref(ref: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Free text with every URL redacted as a reference and every secret-named value masked."""
-    return _FIELD.sub(_redact_field, redact_ref(text))
+    """Free text with every URL redacted as a reference and every secret-named value masked.
+
+    Masking a field can end a URL early and so uncover another one behind it
+    (``TOKEN=A://&B://:pw``): the two rules run again until nothing changes.
+    """
+    for _ in range(_MAX_PASSES):
+        redacted = _FIELD.sub(_redact_field, redact_ref(text))
+        if redacted == text:
+            break
+        text = redacted
+    return text
 
 
 def is_secret_param(name: str, *, in_query: bool = True) -> bool:
