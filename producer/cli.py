@@ -37,6 +37,8 @@ app = typer.Typer(
 #: Entry-point group through which `earmark[worker]` adds `classify` and `worker`, so that this
 #: package never imports the worker package itself.
 COMMANDS_GROUP = "earmark.commands"
+#: The commands this package defines; running one needs none of the entry point's.
+PRODUCER_COMMANDS = frozenset({"enqueue", "results", "status", "report", "dlq"})
 
 
 #: Exit codes, the same for every command (README: In-process API and `earmark classify`).
@@ -65,6 +67,12 @@ def exit_code(error: EarmarkError) -> int:
     return EXIT_FAILED
 
 
+def _command_named(args: list[str]) -> str | None:
+    """The subcommand in `args`: the first word that is not an option (the root's only option,
+    ``--debug``, takes no value)."""
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
 def _register_plugins() -> None:
     for entry in entry_points(group=COMMANDS_GROUP):
         try:
@@ -91,7 +99,8 @@ def main() -> None:
     app.command()(results)
     app.command()(status)
     app.command()(report)
-    _register_plugins()
+    if _command_named(sys.argv[1:]) not in PRODUCER_COMMANDS:
+        _register_plugins()  # the worker side's imports cost a producer command ~0.2 s
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as e:  # a bare `earmark` or command group: its help

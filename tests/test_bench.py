@@ -84,6 +84,8 @@ def test_the_latency_goal_is_read_from_the_jobs_both_ways() -> None:
     assert goal.own_goal_ms == 70
 
 
+@pytest.mark.slow
+@pytest.mark.worker
 def test_a_quick_run_prints_figures_made_of_its_own_measurements(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

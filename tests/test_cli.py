@@ -211,6 +211,7 @@ def test_refused_before_anything_is_reserved(
     }
 
 
+@pytest.mark.slow
 def test_waits_without_a_worker_time_out_with_exit_4(redis_url: str) -> None:
     """Given no worker, each waiting command stops at its --timeout with exit 4 and one line
     (before, `enqueue --wait` hung for ever and `results --wait --timeout` exited 0)."""
@@ -244,3 +245,19 @@ def test_a_wait_that_sees_nothing_finish_says_so(redis_url: str, redis_client: o
     with pytest.raises(WaitTimedOut, match="2 of 2 jobs still pending"):
         list(watch.records())
     assert len(told) >= 2 and all(pending == 2 and quiet >= 0.5 for pending, quiet in told)
+
+
+def test_a_producer_command_loads_no_worker_code_and_help_lists_every_command() -> None:
+    """`earmark status` runs without importing the worker side (it costs a producer command
+    ~0.2 s a call); `earmark --help` still lists the worker's commands."""
+    probe = (
+        "import sys; from producer.cli import main\n"
+        "sys.argv = ['earmark', '--debug', 'status', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('worker.cli' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "False", done.stderr
+    listed = _earmark("--help").stdout
+    for command in ("classify", "worker", "fetch-model", "optimize", "enqueue", "report"):
+        assert command in listed

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.worker
 def test_the_demo_hears_every_sample_word(redis_url: str) -> None:
     """Given the bundled samples, the demo (Redis, a worker, a batch) prints each right word."""
     env = {**os.environ, "EARMARK_BROKER_URL": redis_url, "COLUMNS": "120"}

@@ -21,6 +21,8 @@ from tests.fake_hub import MAIN_COMMIT, REPO_ID, V1_COMMIT, FakeHub, fake_hub
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.workers import run_earmark, start_worker
 
+pytestmark = pytest.mark.slow
+
 #: What a q8 worker needs, and all that fetch-model may download for it.
 Q8_FILES = ["config.json", "preprocessor_config.json", "onnx/model_quantized.onnx"]
 

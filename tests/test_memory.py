@@ -26,6 +26,8 @@ from worker.hub import resolve_model
 from worker.model import OnnxClassifier, SessionOptions
 from worker.service.runtime import tune_malloc
 
+pytestmark = pytest.mark.slow
+
 #: Clips in the run: enough to fill several padded calls of every length.
 CLIPS = 48
 
@@ -39,6 +41,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.worker
 def test_a_pool_process_stays_within_the_goal_on_mixed_lengths(workdir: Path) -> None:
     clips = write_mix(workdir / "clips", CLIPS, seed=3)
     (workdir / "run").mkdir()

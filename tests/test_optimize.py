@@ -22,6 +22,8 @@ from worker.hub import resolve_model
 from worker.optimize import STATIC_INT8_NAME, StaticQuantization, calibration_feeds, optimize
 from worker.pipeline import pipeline
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Calibration clips: lengths, sample rates and channels vary, as traffic does.
 #: Forty-eight: with twelve, one held-out clip went past a calibrated range and moved a logit by

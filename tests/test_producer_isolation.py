@@ -51,6 +51,7 @@ def test_producer_enqueues_without_worker_dependencies(redis_url: str) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_pip_install_earmark_alone_enqueues_from_a_fresh_venv(
     redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:

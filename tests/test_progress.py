@@ -14,12 +14,15 @@ import threading
 import time
 from typing import Literal
 
+import pytest
 import redis
 
 from producer.progress import PlainLines, Rate, describe_progress, eta_s
 from producer.records import ResultRecord
 from producer.state.ledger import BatchStatus, Ledger
 from tests.models import GOLDEN_AUDIO
+
+pytestmark = pytest.mark.slow
 
 
 def _status(done: int, total: int = 10, failed: int = 0) -> BatchStatus:

@@ -208,6 +208,7 @@ PAGE_NUMBERS = """JSON.stringify({
 })"""
 
 
+@pytest.mark.slow
 def test_the_page_renders_in_chromium_with_the_stores_numbers(tmp_path: Path) -> None:
     """Given a batch in a folder, its page loads in headless Chromium with no console error and
     no request beyond itself; the four charts draw the records' counts; the screenshot shows
@@ -239,6 +240,7 @@ def test_the_page_renders_in_chromium_with_the_stores_numbers(tmp_path: Path) ->
     assert len(pixels) > 10  # text, axes and bars, not a blank page
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_on_a_100k_record_batch(tmp_path: Path, redis_url: str) -> None:
     """Given 1,000 and then 100,000 records in a folder, the report's peak RSS grows by less
     than MEMORY_SLACK: the records are streamed, never held."""

@@ -168,6 +168,7 @@ def test_a_bad_sentinel_url_is_a_config_error(url: str) -> None:
         broker_connection(url, {})
 
 
+@pytest.mark.slow
 def test_a_client_and_the_broker_follow_the_failover(cluster: Cluster) -> None:
     """A client and a publisher of the Sentinel URLs write to the primary; with the primary
     killed, the same client and app write to the promoted replica once the sentinels name it."""

@@ -46,6 +46,11 @@ SHORT_TIMERS = {
 }
 
 
+#: The real starter; `start_worker` below guards it, and tests/conftest.py puts the guarded one in
+#: its place so that bench and script code the tests run is guarded too.
+_spawn = processes.start_worker
+
+
 class TierGuard:
     """Whether the running test may start a worker: set by tests/conftest.py before each test."""
 
@@ -66,7 +71,7 @@ def start_worker(env: dict[str, str], log: Path, *args: str) -> WorkerProcess:
     so that the fast tier (``-m "not worker and not slow"``) never waits on one."""
     if not TierGuard.allowed:
         pytest.fail("this test starts a worker process: mark it @pytest.mark.worker")
-    return processes.start_worker(env, log, *args)
+    return _spawn(env, log, *args)
 
 
 def worker_env(
