@@ -56,10 +56,11 @@ class Flower:
 
 
 @pytest.fixture
-def flower(redis_url: str, tmp_path: Path) -> Iterator[Flower]:
+def flower(redis_url: str, redis_client: object, tmp_path: Path) -> Iterator[Flower]:
     """Flower on a free port, on the broker, loaded the way the README says; told not to turn
     task events on in the workers itself (by default it does, which would hide a worker that
-    sends none of its own)."""
+    sends none of its own). The broker starts empty (`redis_client` flushes it): a message an
+    earlier test left queued would run here and show as one more task."""
     port = free_port()
     env = {**os.environ, **worker_env(redis_url), "FLOWER_UNAUTHENTICATED_API": "true"}
     command = [sys.executable, "-m", "celery", "-A", "worker.service.monitor", "flower"]
