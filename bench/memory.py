@@ -75,6 +75,9 @@ class Memory:
     first_mb: float
     end_mb: float
     clips_per_s: float
+    #: The whole worker (its parent and every child) at the first reading and at the end.
+    whole_first_mb: float
+    whole_end_mb: float
 
 
 def write_mix(folder: Path, count: int, seed: int) -> list[str]:
@@ -102,6 +105,12 @@ def pool_process(worker: psutil.Process) -> psutil.Process:
     raise RuntimeError("the worker has no pool process")
 
 
+def whole_mb(worker: psutil.Process) -> float:
+    """The resident memory of the worker's parent and all its children, in MB."""
+    processes = [worker, *worker.children(recursive=True)]
+    return float(sum(p.memory_info().rss for p in processes)) / 1e6
+
+
 def high_water_mb(process: psutil.Process) -> float:
     """The process's peak resident memory so far (Linux VmHWM), in MB."""
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
@@ -124,21 +133,27 @@ def measure(name: str, changes: dict[str, str], clips: list[str], workdir: Path)
         worker = start_worker(env, workdir / "worker.log", "--concurrency", "1")
         try:
             worker.wait_ready()
-            child = pool_process(psutil.Process(worker.process.pid))
+            parent = psutil.Process(worker.process.pid)
+            child = pool_process(parent)
             loaded = child.memory_info().rss / 1e6
-            return _run(name, env, clips, child, loaded)
+            return _run(name, env, clips, (parent, child), loaded)
         finally:
             worker.stop()
 
 
 def _run(
-    name: str, env: dict[str, str], clips: list[str], child: psutil.Process, loaded: float
+    name: str,
+    env: dict[str, str],
+    clips: list[str],
+    processes: tuple[psutil.Process, psutil.Process],
+    loaded: float,
 ) -> Memory:
     client = Client(
         Settings(broker_url=env["EARMARK_BROKER_URL"], results_url=env["EARMARK_RESULTS_URL"])
     )
     done = threading.Event()
-    tenths: list[float] = []
+    parent, child = processes
+    tenths: list[tuple[float, float]] = []  # (pool process, whole worker)
 
     def watch(batch_id: str) -> None:
         # Bulk progress comes a chunk (256 jobs) at a time: one reading per tenth crossed, and
@@ -148,8 +163,12 @@ def _run(
             jobs = client.status(batch_id).done
             if jobs * 10 // len(clips) > crossed:
                 crossed = min(9, jobs * 10 // len(clips))
-                tenths.append(child.memory_info().rss / 1e6)
-                print(f"  {name}: job {jobs:,}: {tenths[-1]:.0f} MB", flush=True)
+                tenths.append((child.memory_info().rss / 1e6, whole_mb(parent)))
+                pool, whole = tenths[-1]
+                print(
+                    f"  {name}: job {jobs:,}: {pool:.0f} MB, whole worker {whole:.0f} MB",
+                    flush=True,
+                )
 
     started = time.monotonic()
     batch_id = client.submit_many(clips, bulk=True).batch_id
@@ -163,10 +182,10 @@ def _run(
     failed = [r for r in records if r.status != "ok"]
     if len(records) != len(clips) or failed:
         raise RuntimeError(f"{name}: {len(records)} records, {len(failed)} failed: {failed[:1]}")
-    end = child.memory_info().rss / 1e6
-    return Memory(
-        name, loaded, high_water_mb(child), (tenths or [end])[0], end, len(clips) / elapsed
-    )
+    end = (child.memory_info().rss / 1e6, whole_mb(parent))
+    first = (tenths or [end])[0]
+    rate = len(clips) / elapsed
+    return Memory(name, loaded, high_water_mb(child), first[0], end[0], rate, first[1], end[1])
 
 
 def report(results: list[Memory], model_mb: float) -> None:
@@ -176,12 +195,14 @@ def report(results: list[Memory], model_mb: float) -> None:
     print(f"model file {model_mb:.1f} MB; goal: peak <= {goal:.0f} MB per pool process")
     print(f"clips/s ratios against the first row, {results[0].name}")
     print(f"{'configuration':32} {'loaded':>7} {'peak':>7} {'first':>8} {'end':>7} "
-          f"{'growth':>7} {'clips/s':>8} {'ratio':>6}")  # fmt: skip
+          f"{'growth':>7} {'whole':>11} {'growth':>7} {'clips/s':>8} {'ratio':>6}")  # fmt: skip
     for m in results:
         growth = (m.end_mb - m.first_mb) / m.first_mb * 100
+        whole = (m.whole_end_mb - m.whole_first_mb) / m.whole_first_mb * 100
         print(
             f"{m.name:32} {m.loaded_mb:7.0f} {m.peak_mb:7.0f} {m.first_mb:8.0f} {m.end_mb:7.0f} "
-            f"{growth:6.1f}% {m.clips_per_s:8.2f} {m.clips_per_s / base:5.2f}x"
+            f"{growth:6.1f}% {m.whole_first_mb:5.0f}-{m.whole_end_mb:<5.0f} {whole:6.1f}% "
+            f"{m.clips_per_s:8.2f} {m.clips_per_s / base:5.2f}x"
             f"{'' if m.peak_mb <= goal else '  (over the goal)'}"
         )
 
