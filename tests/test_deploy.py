@@ -104,9 +104,8 @@ def _cli_options() -> dict[str, set[str]]:
     import typer
     from typer.core import TyperGroup
 
-    from producer import commands
-    from producer.cli import COMMANDS_GROUP
-    from producer.report.command import report
+    from producer.cli import COMMANDS_GROUP, commands
+    from producer.cli.report import report
 
     app = typer.Typer()
     for command in (commands.enqueue, commands.results, commands.status, report):
