@@ -36,7 +36,8 @@ DEPLOY = ROOT / "deploy"
 KEDA = Path(__file__).parent / "data" / "keda"
 #: The Kubernetes release whose schemas the manifests must pass (CronJob and PDB at v1).
 KUBERNETES_VERSION = "1.30.0"
-SETTINGS = set(Settings.model_fields)
+#: The settings an EARMARK_ variable sets (not those read under another name, like glibc's).
+SETTINGS = {name for name, field in Settings.model_fields.items() if not field.validation_alias}
 #: Variables other than settings that deployment files may set: the usual Hugging Face and AWS
 #: ones (README: Settings), and the image's own.
 OTHER_VARIABLES = {
