@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     sweep_s: float = Field(default=15.0, gt=0)
     #: Seconds a booked message must stay missing before the sweeper sends it again.
     sweep_confirm_s: float = Field(default=10.0, gt=0)
+    # glibc's malloc parameters, read under glibc's own names (no EARMARK_ prefix) so that the
+    # worker's malloc tuning (worker/service/runtime.tune_malloc) leaves an operator's own value
+    # in place. Kept as the text glibc reads, unchecked: glibc parses them, not earmark, and a
+    # value glibc would ignore must not stop a producer command.
+    #: ``MALLOC_ARENA_MAX`` as set (even empty), or None when it is not.
+    malloc_arena_max: str | None = Field(default=None, validation_alias="MALLOC_ARENA_MAX")
+    #: ``MALLOC_MMAP_THRESHOLD_`` (trailing underscore: glibc's spelling) as set, or None.
+    malloc_mmap_threshold: str | None = Field(
+        default=None, validation_alias="MALLOC_MMAP_THRESHOLD_"
+    )
+    #: ``GLIBC_TUNABLES`` as set: ``name=value`` pairs, ``:``-separated
+    #: (``glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072``); empty when unset.
+    glibc_tunables: str = Field(default="", validation_alias="GLIBC_TUNABLES")
 
     @field_validator("local_roots")
     @classmethod
@@ -141,11 +154,3 @@ class Settings(BaseSettings):
 def _deprecated(message: str) -> None:
     """Log a deprecated setting once per process, however many Settings are built."""
     logging.getLogger(__name__).warning(message)
-
-
-def malloc_option_is_set(variable: str, tunable: str) -> bool:
-    """Whether the operator set a glibc malloc parameter, as its environment variable (e.g.
-    ``MALLOC_ARENA_MAX``) or in ``GLIBC_TUNABLES`` (``glibc.malloc.arena_max=…``): the
-    worker's own value then stands back (worker/service/runtime.tune_malloc)."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "").split(":")
-    return variable in os.environ or any(t.startswith(f"glibc.malloc.{tunable}=") for t in tunables)

@@ -14,12 +14,12 @@ import pytest
 import soundfile as sf
 
 from producer.errors import EarmarkError, NotFound
-from producer.retry import RetryPolicy
 from producer.settings import Settings
 from tests.models import FAMILIES, GOLDEN_AUDIO, golden, model_dir
 from worker.labeling import LabelOptions
 from worker.pipeline import AudioClassificationPipeline, pipeline
 from worker.postprocess import FunctionChoice
+from worker.retry import RetryPolicy
 
 #: Largest score gap to the reference allowed on fp32 graphs (issue: max abs <= 1e-3).
 PARITY_ATOL = 1e-3

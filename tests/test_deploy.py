@@ -36,7 +36,8 @@ DEPLOY = ROOT / "deploy"
 KEDA = Path(__file__).parent / "data" / "keda"
 #: The Kubernetes release whose schemas the manifests must pass (CronJob and PDB at v1).
 KUBERNETES_VERSION = "1.30.0"
-SETTINGS = set(Settings.model_fields)
+#: The settings an EARMARK_ variable sets (not those read under another name, like glibc's).
+SETTINGS = {name for name, field in Settings.model_fields.items() if not field.validation_alias}
 #: Variables other than settings that deployment files may set: the usual Hugging Face and AWS
 #: ones (README: Settings), and the image's own.
 OTHER_VARIABLES = {
@@ -104,9 +105,8 @@ def _cli_options() -> dict[str, set[str]]:
     import typer
     from typer.core import TyperGroup
 
-    from producer import commands
-    from producer.cli import COMMANDS_GROUP
-    from producer.report.command import report
+    from producer.cli import COMMANDS_GROUP, commands
+    from producer.cli.report import report
 
     app = typer.Typer()
     for command in (commands.enqueue, commands.results, commands.status, report):

@@ -21,13 +21,13 @@ from producer.errors import StoreError
 from producer.ids import new_batch_id
 from producer.messages import CHUNK_TASK, CLASSIFY_TASK, Chunk, Job, JobSpec
 from producer.records import ErrorInfo, ResultRecord
-from producer.retry import RetryPolicy
 from producer.settings import Settings
 from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState, open_state
 from producer.stores import FileStore, RedisStore, open_store
 from tests.models import GOLDEN_AUDIO, golden, model_dir
 from worker.pipeline import AudioClassificationPipeline, pipeline
+from worker.retry import RetryPolicy
 from worker.service.jobs import JobRunner
 
 #: The node name the runner writes into every record.

@@ -2,6 +2,8 @@
 
 - `producer` never imports `worker`; the pipeline core (worker/ outside worker/service/ and the
   command line) never imports the service layer;
+- `producer` holds what both sides share and the client: no module of it is imported by worker/
+  alone, and its command line lives in producer/cli/ (the only users of typer and rich there);
 - only `producer/settings.py` reads the environment;
 - audio is read one way: no second decoder (soundfile, soxr, librosa) beside worker/audio;
 - one of each: Redis connections, S3 clients, task publishing and redaction each have one home.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -80,6 +83,56 @@ def test_producer_never_imports_worker(path: Path) -> None:
 )
 def test_pipeline_core_never_imports_the_service_layer(path: Path) -> None:
     assert not [name for name in imported(path) if name.startswith("worker.service")]
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of a module (``producer/state/__init__.py`` is ``producer.state``)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def imported_modules(path: Path) -> frozenset[str]:
+    """What a file imports, with the submodules ``from package import name`` may name."""
+    names = set(imported(path))
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return frozenset(names)
+
+
+def in_producer_cli(path: Path) -> bool:
+    """Whether a file belongs to the producer's command line."""
+    return relative(path).startswith("producer/cli/")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in modules("producer") if not in_producer_cli(p)], ids=relative
+)
+def test_no_worker_only_code_in_producer(path: Path) -> None:
+    """A producer module that only worker/ imports is the worker's (as retry.py was)."""
+    name = module_name(path)
+    sides = {
+        relative(user).split("/")[0]
+        for user in modules(*PACKAGES)
+        if user != path and name in imported_modules(user)
+    }
+    assert sides != {"worker"}, f"only worker/ imports {name}: move it to worker/"
+
+
+#: The command line's libraries: terminal output and flags.
+CLI_LIBRARIES = {"typer", "click", "rich"}
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in modules("producer") if not in_producer_cli(p)], ids=relative
+)
+def test_the_producers_command_line_lives_in_producer_cli(path: Path) -> None:
+    """Outside producer/cli/, nothing in producer/ builds commands, draws on a terminal or
+    imports the command line: a service that queues references needs none of it."""
+    names = set(imported(path))
+    assert not {name.split(".")[0] for name in names} & CLI_LIBRARIES, "belongs in producer/cli/"
+    assert not [name for name in names if name.split(".")[:2] == ["producer", "cli"]]
 
 
 @pytest.mark.parametrize("path", modules(*PACKAGES), ids=relative)

@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from bench.memory import measure, write_mix
+from producer.settings import Settings
 from scripts.wide_model import make_wide_model
 from worker.hub import resolve_model
 from worker.model import OnnxClassifier, SessionOptions
@@ -80,13 +81,17 @@ def _features(seconds: float) -> dict[str, np.ndarray]:
 def test_the_malloc_tuning_leaves_an_operators_own_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Given an operator's variable or tunable in the environment, Settings reads it and the
+    worker leaves that parameter as the operator set it."""
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.check=0:glibc.malloc.mmap_threshold=65536")
-    assert tune_malloc() == []
+    assert tune_malloc(Settings()) == []
     monkeypatch.delenv("MALLOC_ARENA_MAX")
-    assert tune_malloc() == ["MALLOC_ARENA_MAX"]  # glibc's mallopt took (in this process too)
+    # glibc's mallopt took (in this process too)
+    assert tune_malloc(Settings()) == ["MALLOC_ARENA_MAX"]
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.check=0")
-    assert tune_malloc() == ["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"]
+    assert tune_malloc(Settings()) == ["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"]
 
 
 #: A process that frees one 1 MiB buffer (glibc then raises its mmap threshold past that size),
@@ -94,9 +99,10 @@ def test_the_malloc_tuning_leaves_an_operators_own_settings(
 _HOLES = """
 import sys
 import numpy as np, psutil
+from producer.settings import Settings
 from worker.service.runtime import tune_malloc
 if sys.argv[1] == "tuned":
-    tune_malloc()
+    tune_malloc(Settings())
 np.ones(1 << 18, np.float32)  # made and freed at once
 before = psutil.Process().memory_info().rss
 buffers = [np.ones(1 << 18, np.float32) for _ in range(64)]

@@ -67,11 +67,11 @@ def test_each_coupled_dependency_has_an_upper_bound(package: str) -> None:
     assert "<" in pin(package), f"{package} lost its upper bound; see its comment in pyproject"
 
 
-# typer: producer/cli.py
+# typer: producer/cli/root.py
 
 
 def test_typer_vendored_click_raises_the_usage_errors_the_cli_catches() -> None:
-    user = "producer/cli.py (main, usage_error)"
+    user = "producer/cli/root.py (main, usage_error)"
     exceptions = internal("typer._click.exceptions", "typer", user)
     import typer
 

@@ -17,7 +17,7 @@ from typing import Literal
 import pytest
 import redis
 
-from producer.progress import PlainLines, Rate, describe_progress, eta_s
+from producer.cli.progress import PlainLines, Rate, describe_progress, eta_s
 from producer.records import ResultRecord
 from producer.state.ledger import BatchStatus, Ledger
 from tests.models import GOLDEN_AUDIO

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from producer.records import ErrorInfo, Label, ResultRecord, Timings
-from producer.report import render_html
-from producer.report.command import build
+from producer.report import build, render_html
 from producer.report.sketch import QuantileSketch, TimeSeries
 from producer.report.summary import SCORE_BINS, TIMINGS
 from producer.state.ledger import Ledger

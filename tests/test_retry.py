@@ -7,7 +7,7 @@ import time
 import pytest
 
 from producer.errors import FetchError, NotFound
-from producer.retry import DEFAULT_RETRY, RetryPolicy
+from worker.retry import DEFAULT_RETRY, RetryPolicy
 
 
 def _flaky(failures: int, error: Exception) -> tuple[list[int], object]:

@@ -39,3 +39,23 @@ def test_the_defaults_are_consistent() -> None:
     """The production timers pass their own check."""
     settings = Settings()
     assert settings.heartbeat_s * 3 <= settings.visibility_timeout_s
+
+
+def test_glibcs_malloc_variables_are_read_under_glibcs_own_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's malloc tuning must see what glibc sees: MALLOC_ARENA_MAX, not an
+    EARMARK_ spelling; a value glibc would parse is kept as text, never refused."""
+    for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EARMARK_MALLOC_ARENA_MAX", "4")
+    unset = Settings()
+    assert unset.malloc_arena_max is None and unset.malloc_mmap_threshold is None
+    assert unset.glibc_tunables == ""
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "")  # set, though empty
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "not a number")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    given = Settings()
+    assert given.malloc_arena_max == ""
+    assert given.malloc_mmap_threshold == "not a number"
+    assert given.glibc_tunables == "glibc.malloc.arena_max=2"

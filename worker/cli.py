@@ -105,9 +105,8 @@ def worker(
     from worker.service.app import create_worker, node_name_for, run_worker
     from worker.service.runtime import tune_malloc
 
-    tune_malloc()  # before any thread: the pool processes inherit it
-
     settings = worker_settings(Settings(), concurrency)
+    tune_malloc(settings)  # before any thread: the pool processes inherit it
     if metrics_port is not None:
         settings = settings.model_copy(update={"metrics_port": metrics_port})
     node_name = node_name_for(os.getpid())

@@ -12,9 +12,9 @@ import numpy as np
 from producer.errors import InvalidReference, TooLarge
 from producer.records import AudioInfo
 from producer.refs import parse_ref
-from producer.retry import DEFAULT_RETRY, RetryPolicy
 from worker.audio import DecodedAudio, decode_array, decode_file
 from worker.fetch import FetcherProtocol
+from worker.retry import DEFAULT_RETRY, RetryPolicy
 
 #: What the in-process API accepts as one input.
 AudioInput = str | bytes | bytearray | IO[bytes] | Mapping[str, Any] | np.ndarray

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producer.report.page import render_html
-from producer.report.summary import Summary
+from producer.report.summary import Summary, build
 from producer.report.text import render_text
 
-__all__ = ["Summary", "render_html", "render_text"]
+__all__ = ["Summary", "build", "render_html", "render_text"]

@@ -3,7 +3,8 @@
 :class:`Summary` takes records one at a time (``add``) and keeps only counters and sketches:
 label and error-code counts (capped), a fixed score histogram, one quantile sketch per timing,
 and a completions time series. Memory depends on the number of distinct labels and codes, never
-on the number of records; :meth:`Summary.data` is the report as JSON-ready data.
+on the number of records; :meth:`Summary.data` is the report as JSON-ready data, and
+:func:`build` streams a batch from its results store into it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from producer.records import ResultRecord
 from producer.report.sketch import RELATIVE_ERROR, QuantileSketch, TimeSeries
 from producer.state.ledger import BatchStatus
+from producer.stores.base import ResultsStore
 
 #: The timings a record may carry, in pipeline order.
 TIMINGS = ("queued_s", "fetch_s", "decode_s", "infer_s")
@@ -130,6 +132,16 @@ class Summary:
             "seconds": None if seconds is None else round(seconds, 3),
             "clips_per_s": round(records / seconds, 3) if seconds else None,
         }
+
+
+def build(
+    store: ResultsStore, batch_id: str, status: BatchStatus | None = None
+) -> dict[str, object]:
+    """The report data of `batch_id`, its records streamed from `store` once."""
+    summary = Summary(batch_id)
+    for record in store.iter_batch(batch_id):
+        summary.add(record)
+    return summary.data(status)
 
 
 def _count(counter: Counter[str], name: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 #: Tries botocore's standard retry mode makes of one call (SlowDown, 5xx, resets) before it
-#: raises; earmark's own retry policies (producer/retry.py) wrap whole fetches and writes.
+#: raises; earmark's own retry policies (worker/retry.py) wrap whole fetches and writes.
 S3_MAX_ATTEMPTS = 3
 #: Seconds to wait for a connection to S3.
 S3_CONNECT_TIMEOUT_S = 5.0

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from producer.errors import WorkerCrashed
 from producer.messages import Chunk, Job
 from producer.records import ResultRecord
-from producer.retry import STORE_RETRY, RetryPolicy
 from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState
 from producer.stores import ResultsStore
 from worker.labeling import LabelOptions
 from worker.pipeline import AudioClassificationPipeline
 from worker.prediction import Prediction
+from worker.retry import STORE_RETRY, RetryPolicy
 from worker.service.metrics import Metrics
 
 log = logging.getLogger(__name__)

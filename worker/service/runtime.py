@@ -8,12 +8,13 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from producer.broker import Publisher
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
-from producer.settings import Settings, malloc_option_is_set
+from producer.settings import Settings
 from producer.state.redis import connect
 from producer.state.shared import SharedState, open_state
 from producer.stores import open_store
@@ -33,24 +34,39 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class MallocOption:
     """A glibc malloc parameter the worker sets: its mallopt number (malloc.h), the environment
-    variable and tunable an operator would set it by instead, and the worker's value."""
+    variable and tunable an operator would set it by instead, the worker's value, and the
+    operator's value of the variable as Settings read it (None: not set)."""
 
     number: int
     variable: str
     tunable: str
     value: int
+    given: Callable[[Settings], str | None]
+
+    def set_by_operator(self, settings: Settings) -> bool:
+        """Whether the operator set this parameter: its variable, or its tunable in
+        ``GLIBC_TUNABLES`` (``glibc.malloc.arena_max=…``)."""
+        tunables = settings.glibc_tunables.split(":")
+        prefix = f"glibc.malloc.{self.tunable}="
+        return self.given(settings) is not None or any(t.startswith(prefix) for t in tunables)
 
 
 #: The worker's malloc, each measured on the memory bench (bench/README.md):
 MALLOC_OPTIONS = (
     # at most 2 arenas: glibc makes one a thread, up to 8 a core, and the freed buffers of
     # decodes on I/O threads then stay resident in arenas of their own (9-19 MB of the peak);
-    MallocOption(-8, "MALLOC_ARENA_MAX", "arena_max", 2),
+    MallocOption(-8, "MALLOC_ARENA_MAX", "arena_max", 2, lambda s: s.malloc_arena_max),
     # blocks from 128 KiB up always get pages of their own, handed back when freed. glibc starts
     # there but raises the threshold to each such block freed (up to 32 MiB), and from then on
     # waveforms and features come from the heap, whose holes stay resident: about 25 MB of the
     # peak and 25-60 MB of a process after the run, at no cost in clips/s.
-    MallocOption(-3, "MALLOC_MMAP_THRESHOLD_", "mmap_threshold", 128 * 1024),
+    MallocOption(
+        -3,
+        "MALLOC_MMAP_THRESHOLD_",
+        "mmap_threshold",
+        128 * 1024,
+        lambda s: s.malloc_mmap_threshold,
+    ),
 )
 
 #: Seconds a pool child may take to start, model load included; Celery's 4 s default kills a
@@ -141,10 +157,12 @@ def _stopping() -> bool:
     return state.should_stop is not None or state.should_terminate is not None
 
 
-def tune_malloc(options: tuple[MallocOption, ...] = MALLOC_OPTIONS) -> list[str]:
+def tune_malloc(
+    settings: Settings, options: tuple[MallocOption, ...] = MALLOC_OPTIONS
+) -> list[str]:
     """Set glibc's malloc as `options` say, before threads start; the variables of those that
-    took. One the operator set (its variable or tunable) is left as it is; elsewhere than glibc
-    it does nothing."""
+    took. One the operator set (its variable or tunable, as `settings` read them) is left as it
+    is; elsewhere than glibc it does nothing."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -152,8 +170,7 @@ def tune_malloc(options: tuple[MallocOption, ...] = MALLOC_OPTIONS) -> list[str]
     return [
         option.variable
         for option in options
-        if not malloc_option_is_set(option.variable, option.tunable)
-        and mallopt(option.number, option.value)
+        if not option.set_by_operator(settings) and mallopt(option.number, option.value)
     ]
 
 

@@ -11,14 +11,12 @@ import typer
 
 from producer.errors import StoreError
 from producer.ids import check_batch_id
-from producer.report.page import render_html
-from producer.report.summary import Summary
-from producer.report.text import render_text
+from producer.report import build, render_html, render_text
 from producer.settings import Settings
 from producer.state.ledger import BatchStatus, Ledger
 from producer.state.redis import connect
 from producer.state.shared import ledger_url
-from producer.stores import ResultsStore, open_store
+from producer.stores import open_store
 
 
 def report(
@@ -37,16 +35,6 @@ def report(
         html.write_text(render_html(data), encoding="utf-8")
     sys.stdout.write(json.dumps(data) + "\n" if as_json else render_text(data))
     sys.stdout.flush()
-
-
-def build(
-    store: ResultsStore, batch_id: str, status: BatchStatus | None = None
-) -> dict[str, object]:
-    """The report data of `batch_id`, its records streamed from `store` once."""
-    summary = Summary(batch_id)
-    for record in store.iter_batch(batch_id):
-        summary.add(record)
-    return summary.data(status)
 
 
 def _ledger_status(settings: Settings, batch_id: str) -> BatchStatus | None:

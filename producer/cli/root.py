@@ -1,4 +1,5 @@
-"""The ``earmark`` command line; the worker side adds its commands through an entry point."""
+"""The ``earmark`` root command: the Typer app, ``--debug``, the exit codes and :func:`main`,
+which registers the producer's commands and, only when another is asked for, the worker's."""
 
 from __future__ import annotations
 
@@ -91,8 +92,8 @@ def _missing_extra(name: str, error: ImportError) -> Callable[[], None]:
 
 def main() -> None:
     """Run the command line."""
-    from producer.commands import dlq, enqueue, results, status
-    from producer.report.command import report
+    from producer.cli.commands import dlq, enqueue, results, status
+    from producer.cli.report import report
 
     app.add_typer(dlq, name="dlq")
     app.command()(enqueue)
@@ -131,7 +132,3 @@ def _stop(message: str, code: int, error: Exception) -> None:
         raise error
     typer.echo(f"earmark: {redact(message)}", err=True)
     sys.exit(code)
-
-
-if __name__ == "__main__":
-    main()

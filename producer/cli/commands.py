@@ -23,11 +23,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from producer.cli.progress import LiveBar, PlainLines
 from producer.client import Client, Submission
 from producer.errors import WaitTimedOut
 from producer.ids import check_batch_id, new_batch_id
 from producer.messages import Job, check_top_k
-from producer.progress import LiveBar, PlainLines
 from producer.records import ResultRecord
 from producer.redact import redact_ref
 from producer.sources import (
