@@ -154,25 +154,10 @@ def _run(
     done = threading.Event()
     parent, child = processes
     tenths: list[tuple[float, float]] = []  # (pool process, whole worker)
-
-    def watch(batch_id: str) -> None:
-        # Bulk progress comes a chunk (256 jobs) at a time: one reading per tenth crossed, and
-        # one only where a chunk crosses several.
-        crossed = 0
-        while not done.wait(SAMPLE_S) and crossed < 9:
-            jobs = client.status(batch_id).done
-            if jobs * 10 // len(clips) > crossed:
-                crossed = min(9, jobs * 10 // len(clips))
-                tenths.append((child.memory_info().rss / 1e6, whole_mb(parent)))
-                pool, whole = tenths[-1]
-                print(
-                    f"  {name}: job {jobs:,}: {pool:.0f} MB, whole worker {whole:.0f} MB",
-                    flush=True,
-                )
-
     started = time.monotonic()
     batch_id = client.submit_many(clips, bulk=True).batch_id
-    watcher = threading.Thread(target=watch, args=(batch_id,), daemon=True)
+    reading = (client, batch_id, len(clips), processes, name)
+    watcher = threading.Thread(target=_read_tenths, args=(*reading, done, tenths), daemon=True)
     watcher.start()
     timeout = max(RUN_TIMEOUT_S, RUN_TIMEOUT_PER_CLIP_S * len(clips))
     records = list(client.iter_results(batch_id, wait=True, timeout=timeout))
@@ -186,6 +171,30 @@ def _run(
     first = (tenths or [end])[0]
     rate = len(clips) / elapsed
     return Memory(name, loaded, high_water_mb(child), first[0], end[0], rate, first[1], end[1])
+
+
+def _read_tenths(
+    client: Client,
+    batch_id: str,
+    total: int,
+    processes: tuple[psutil.Process, psutil.Process],
+    name: str,
+    done: threading.Event,
+    tenths: list[tuple[float, float]],
+) -> None:
+    """Append (pool process, whole worker) MB at each tenth of the run until `done`.
+
+    Bulk progress comes a chunk (256 jobs) at a time: one reading per tenth crossed, and one
+    only where a chunk crosses several."""
+    parent, child = processes
+    crossed = 0
+    while not done.wait(SAMPLE_S) and crossed < 9:
+        jobs = client.status(batch_id).done
+        if jobs * 10 // total > crossed:
+            crossed = min(9, jobs * 10 // total)
+            tenths.append((child.memory_info().rss / 1e6, whole_mb(parent)))
+            pool, whole = tenths[-1]
+            print(f"  {name}: job {jobs:,}: {pool:.0f} MB, whole worker {whole:.0f} MB", flush=True)
 
 
 def report(results: list[Memory], model_mb: float) -> None:

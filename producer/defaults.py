@@ -17,3 +17,8 @@ FETCH_CONNECT_TIMEOUT_S = 5.0
 FETCH_READ_TIMEOUT_S = 30.0
 #: Seconds one URL fetch may take in all (EARMARK_FETCH_TIMEOUT_S).
 FETCH_TIMEOUT_S = 300.0
+#: Tries of a fetch that failed for a reason that may pass (EARMARK_FETCH_ATTEMPTS) and the
+#: first pause between them, doubling to 8 s (EARMARK_FETCH_RETRY_BASE_S): six tries over 11.5
+#: to 23 s ride out a server restarting for ten seconds.
+FETCH_ATTEMPTS = 6
+FETCH_RETRY_BASE_S = 1.0

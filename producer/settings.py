@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     fetch_read_timeout_s: float = Field(default=defaults.FETCH_READ_TIMEOUT_S, gt=0)
     #: Seconds one URL fetch may take in all (a server trickling bytes is cut off).
     fetch_timeout_s: float = Field(default=defaults.FETCH_TIMEOUT_S, gt=0)
+    #: Tries of a URL or S3 fetch that failed for a reason that may pass (timeouts, 5xx).
+    fetch_attempts: int = Field(default=defaults.FETCH_ATTEMPTS, ge=1)
+    #: Seconds of the first pause between those tries; each pause doubles, up to 8 s.
+    fetch_retry_base_s: float = Field(default=defaults.FETCH_RETRY_BASE_S, gt=0)
     result_ttl_s: int = Field(default=defaults.RESULT_TTL_S, ge=1)
     #: Seconds a bulk chunk may run before its process is killed (its unfinished jobs run again).
     chunk_time_limit_s: float = Field(default=3600.0, gt=0)

@@ -7,7 +7,9 @@ import time
 import pytest
 
 from producer.errors import FetchError, NotFound
-from worker.retry import DEFAULT_RETRY, RetryPolicy
+from producer.settings import Settings
+from tests.models import model_dir
+from worker.retry import DEFAULT_RETRY, RetryPolicy, fetch_retry
 
 
 def _flaky(failures: int, error: Exception) -> tuple[list[int], object]:
@@ -68,3 +70,14 @@ def test_no_try_starts_past_the_deadline() -> None:
         policy.call(failing, deadline=started + 0.5)
     assert 2 <= len(tries) < policy.attempts
     assert tries[-1] < started + 0.5 and time.monotonic() < started + 0.6
+
+
+def test_the_settings_give_a_pipelines_fetch_its_retries() -> None:
+    """EARMARK_FETCH_ATTEMPTS and _RETRY_BASE_S reach the loader a worker builds (test workers
+    shorten them); the defaults are DEFAULT_RETRY's."""
+    from worker.pipeline import pipeline
+
+    short = Settings(local_roots="/", fetch_attempts=3, fetch_retry_base_s=0.1)
+    classify = pipeline(model=str(model_dir("wav2vec2")), dtype="fp32", settings=short)
+    assert (classify.loader.retry.attempts, classify.loader.retry.base_s) == (3, 0.1)
+    assert fetch_retry(Settings(local_roots="/")) == DEFAULT_RETRY

@@ -23,6 +23,7 @@ from worker.loading import windows
 from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
 from worker.prediction import Prediction
+from worker.retry import fetch_retry
 from worker.windows import WindowSpec
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class AudioClassificationPipeline:
             settings.max_bytes,
             settings.max_seconds,
             fetch_timeout_s=settings.fetch_timeout_s,
+            retry=fetch_retry(settings),
         )
         files = classifier.files
         self.model_info = ModelInfo(id=files.model_id, revision=files.revision, dtype=files.dtype)

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from producer import defaults
 from producer.errors import RetryableError
+from producer.settings import Settings
 
 T = TypeVar("T")
 
@@ -50,8 +52,19 @@ class RetryPolicy:
         return action()
 
 
-#: Six tries over 11.5 to 23 s: rides out a server restarting for ten seconds.
-DEFAULT_RETRY = RetryPolicy(attempts=6, base_s=1.0, cap_s=8.0)
+#: Longest pause between two tries of a fetch, seconds.
+FETCH_RETRY_CAP_S = 8.0
+#: A fetch's retries by default (EARMARK_FETCH_ATTEMPTS, EARMARK_FETCH_RETRY_BASE_S).
+DEFAULT_RETRY = RetryPolicy(
+    defaults.FETCH_ATTEMPTS, defaults.FETCH_RETRY_BASE_S, cap_s=FETCH_RETRY_CAP_S
+)
 #: Ten tries over one and a half to three minutes: a results store or Redis that restarts must
 #: not cost the records of the batch in hand (its messages are acknowledged after it).
 STORE_RETRY = RetryPolicy(attempts=10, base_s=0.5, cap_s=30.0)
+
+
+def fetch_retry(settings: Settings) -> RetryPolicy:
+    """A fetch's retries as `settings` give them (EARMARK_FETCH_ATTEMPTS, _RETRY_BASE_S)."""
+    return RetryPolicy(
+        settings.fetch_attempts, settings.fetch_retry_base_s, cap_s=FETCH_RETRY_CAP_S
+    )
