@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from producer.settings import Batching
 from worker.batching import BatchMode, plan_batches, widen
 from worker.call_memory import CallBound, call_memory
 from worker.features import FeatureExtractor, feature_extractor_from_config
+from worker.hooks import NO_HOOKS, PipelineHooks
 from worker.hub import ModelFiles
 from worker.model import OnnxClassifier, SessionOptions
 
@@ -36,8 +38,11 @@ class Classifier:
         session: SessionOptions | None = None,
         batching: Batching = "exact",
         max_call_mb: int = 0,
+        hooks: PipelineHooks = NO_HOOKS,
     ) -> None:
         self.files = files
+        #: Told of every model call: its features and its inference (worker/hooks.py).
+        self.hooks = hooks
         self.model = OnnxClassifier(files, session)
         self.extractor: FeatureExtractor = feature_extractor_from_config(files.preprocessor)
         exact = batch_mode(self.model, self.extractor, files.config.get("model_type"))
@@ -90,12 +95,14 @@ class Classifier:
 
     def _run(self, waveforms: Sequence[np.ndarray], batch: list[int]) -> dict[int, Inference]:
         started = time.perf_counter()
-        try:
-            logits = self.model.run(self.extractor([waveforms[i] for i in batch]))
-        except ModelError:
-            raise
-        except Exception as e:  # ONNX Runtime raises untyped errors for shapes it cannot take.
-            raise InferenceFailed(f"the model refused this input: {e}") from e
+        chosen = [waveforms[i] for i in batch]
+        with _refusals_fail():
+            features = self.extractor(chosen)
+        called = time.perf_counter()
+        self.hooks.features_made(chosen, called - started)
+        with _refusals_fail():
+            logits = self.model.run(features)
+        self.hooks.model_called(len(logits), called - started, time.perf_counter() - called)
         if not np.isfinite(logits).all():
             raise InferenceFailed("the model gave non-finite scores (is the clip too short?)")
         seconds = time.perf_counter() - started
@@ -106,6 +113,18 @@ class Classifier:
             return self._run(waveforms, [index])
         except InferenceFailed as e:
             return {index: Inference(None, 0.0, e)}
+
+
+@contextmanager
+def _refusals_fail() -> Iterator[None]:
+    """Turns what the features or the graph raise for an input they cannot take into
+    InferenceFailed (ONNX Runtime raises untyped errors for shapes it cannot take)."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as e:
+        raise InferenceFailed(f"the model refused this input: {e}") from e
 
 
 #: Families whose graphs hide padding completely behind the attention mask, proven per family by

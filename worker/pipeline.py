@@ -16,6 +16,7 @@ from producer.redact import redact, redact_ref
 from producer.settings import Dtype, Settings
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetcherProtocol, FetchLimits
+from worker.hooks import NO_HOOKS, PipelineHooks
 from worker.hub import resolve_model
 from worker.inputs import AudioInput, Clip, ClipLoader, describe
 from worker.labeling import Labeler, LabelOptions
@@ -53,9 +54,12 @@ class AudioClassificationPipeline:
         settings: Settings,
         top_k: int | None = None,
         function_to_apply: FunctionChoice = "auto",
+        hooks: PipelineHooks = NO_HOOKS,
     ) -> None:
         self.classifier = classifier
         self.settings = settings
+        #: Told of every clip loaded (worker/hooks.py); the classifier tells its own of calls.
+        self.hooks = hooks
         self.defaults = LabelOptions(
             top_k=settings.top_k if top_k is None else top_k, function=function_to_apply
         )
@@ -137,11 +141,13 @@ class AudioClassificationPipeline:
 
     def _load(self, item: AudioInput) -> _Loaded:
         try:
-            return _Loaded(item, self.loader.load(item), None)
+            clip = self.loader.load(item)
         except EarmarkError as e:
             return _Loaded(item, None, e)
         except Exception as e:  # a bug or an unmapped error: this input fails, never its batch
             return _Loaded(item, None, _internal(item, e))
+        self.hooks.clip_loaded(clip)
+        return _Loaded(item, clip, None)
 
     def _label(self, loaded: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
         clips = [entry.clip for entry in loaded if entry.clip is not None]
@@ -169,8 +175,10 @@ def pipeline(
     session: SessionOptions | None = None,
     top_k: int | None = None,
     function_to_apply: FunctionChoice = "auto",
+    hooks: PipelineHooks = NO_HOOKS,
 ) -> AudioClassificationPipeline:
-    """Build a warm pipeline: ``pipeline("audio-classification", "Xenova/…", dtype="q8")``."""
+    """Build a warm pipeline: ``pipeline("audio-classification", "Xenova/…", dtype="q8")``;
+    `hooks` are told of its loads and model calls as they happen."""
     if task != "audio-classification":
         raise ValueError(f"earmark runs audio-classification only, not {task!r}")
     started = time.perf_counter()
@@ -181,7 +189,7 @@ def pipeline(
         dtype=dtype or settings.dtype,
     )
     session = session or _session_options(settings)
-    classifier = Classifier(files, session, settings.batching, settings.max_call_mb)
+    classifier = Classifier(files, session, settings.batching, settings.max_call_mb, hooks)
     _log_ready(classifier, started)
     return AudioClassificationPipeline(
         classifier,
@@ -189,6 +197,7 @@ def pipeline(
         settings=settings,
         top_k=top_k,
         function_to_apply=function_to_apply,
+        hooks=hooks,
     )
 
 
