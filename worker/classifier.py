@@ -12,17 +12,17 @@ import numpy as np
 
 from producer.errors import InferenceFailed, ModelError, PermanentError, TooLarge
 from producer.settings import Batching
-from worker.batching import BatchMode, plan_batches, widen
+from worker.batching import BatchMode, plan_calls, widen
 from worker.call_memory import CallBound, call_memory
 from worker.features import FeatureExtractor, feature_extractor_from_config
 from worker.hooks import NO_HOOKS, PipelineHooks
 from worker.hub import ModelFiles
-from worker.model import OnnxClassifier, SessionOptions
+from worker.model import OnnxModel, SessionOptions
 
 
 @dataclass(frozen=True)
 class Inference:
-    """One waveform's logits (or why it has none) and the seconds its batch took."""
+    """One waveform's logits (or why it has none) and the seconds its model call took."""
 
     logits: np.ndarray | None
     seconds: float
@@ -43,7 +43,7 @@ class Classifier:
         self.files = files
         #: Told of every model call: its features and its inference (worker/hooks.py).
         self.hooks = hooks
-        self.model = OnnxClassifier(files, session)
+        self.model = OnnxModel(files, session)
         self.extractor: FeatureExtractor = feature_extractor_from_config(files.preprocessor)
         exact = batch_mode(self.model, self.extractor, files.config.get("model_type"))
         #: How clips share calls: the exact mode, widened to NEAR where `padded` allows it.
@@ -68,19 +68,19 @@ class Classifier:
     ) -> list[Inference]:
         """Logits for every waveform, in input order, with at most ``max_batch`` per call.
 
-        A batch the graph refuses is retried one clip at a time, so one bad clip fails alone; a
-        clip over the call bound fails before any call.
+        A call the graph refuses is made again one clip at a time, so one bad clip fails alone;
+        a clip over the call bound fails before any call.
         """
         results = self._refused(waveforms)
         kept = [i for i in range(len(waveforms)) if i not in results]
-        for planned in plan_batches(
+        for planned in plan_calls(
             [len(waveforms[i]) for i in kept], max_batch, self.mode, max_samples
         ):
-            batch = [kept[i] for i in planned]
+            call = [kept[i] for i in planned]
             try:
-                results.update(self._run(waveforms, batch))
+                results.update(self._run(waveforms, call))
             except InferenceFailed:
-                for index in batch:
+                for index in call:
                     results.update(self._run_alone(waveforms, index))
         return [results[i] for i in range(len(waveforms))]
 
@@ -93,9 +93,9 @@ class Classifier:
                 refused[index] = Inference(None, 0.0, e)
         return refused
 
-    def _run(self, waveforms: Sequence[np.ndarray], batch: list[int]) -> dict[int, Inference]:
+    def _run(self, waveforms: Sequence[np.ndarray], call: list[int]) -> dict[int, Inference]:
         started = time.perf_counter()
-        chosen = [waveforms[i] for i in batch]
+        chosen = [waveforms[i] for i in call]
         with _refusals_fail():
             features = self.extractor(chosen)
         called = time.perf_counter()
@@ -106,7 +106,7 @@ class Classifier:
         if not np.isfinite(logits).all():
             raise InferenceFailed("the model gave non-finite scores (is the clip too short?)")
         seconds = time.perf_counter() - started
-        return {index: Inference(logits[row], seconds) for row, index in enumerate(batch)}
+        return {index: Inference(logits[row], seconds) for row, index in enumerate(call)}
 
     def _run_alone(self, waveforms: Sequence[np.ndarray], index: int) -> dict[int, Inference]:
         try:
@@ -134,9 +134,7 @@ def _refusals_fail() -> Iterator[None]:
 MASK_SAFE_MODEL_TYPES = frozenset({"wav2vec2", "wavlm", "unispeech", "wav2vec2-bert"})
 
 
-def batch_mode(
-    model: OnnxClassifier, extractor: FeatureExtractor, model_type: str | None
-) -> BatchMode:
+def batch_mode(model: OnnxModel, extractor: FeatureExtractor, model_type: str | None) -> BatchMode:
     """The widest batching that leaves every clip's scores as they are alone."""
     if model.quantizes_activations:
         return BatchMode.SINGLE

@@ -20,7 +20,7 @@ from worker.hooks import NO_HOOKS, PipelineHooks
 from worker.hub import resolve_model
 from worker.inputs import AudioInput, Clip, ClipLoader, describe
 from worker.labeling import Labeler, LabelOptions
-from worker.loading import windows
+from worker.loading import load_ahead
 from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
 from worker.prediction import Prediction
@@ -28,7 +28,8 @@ from worker.windows import WindowSpec
 
 log = logging.getLogger(__name__)
 
-#: Inputs loaded ahead of the model per batch slot: enough to fill batches, bounded in memory.
+#: Inputs loaded ahead of the model per clip a call may hold: enough to fill calls, bounded in
+#: memory.
 _LOAD_AHEAD = 4
 #: Inputs fetched and decoded at once, while the model runs: one per core (two at least), since
 #: each decode's buffers add to the model call's peak memory (bench/memory.py: 4 threads on 2
@@ -123,7 +124,7 @@ class AudioClassificationPipeline:
         max_batch = batch_size or self.settings.max_batch
         budget = round(self.settings.max_batch_seconds * self.classifier.sampling_rate)
         labeler = Labeler(self.classifier, options or self.defaults, window, max_batch, budget)
-        for loaded in windows(
+        for group in load_ahead(
             items,
             self._load,
             _held_bytes,
@@ -131,7 +132,7 @@ class AudioClassificationPipeline:
             max_bytes=self.settings.max_inflight_bytes,
             threads=_LOAD_THREADS,
         ):
-            yield from self._label(loaded, labeler)
+            yield from self._label(group, labeler)
 
     def _options(self, top_k: int | None, function: FunctionChoice | None) -> LabelOptions:
         return LabelOptions(
@@ -144,15 +145,15 @@ class AudioClassificationPipeline:
             clip = self.loader.load(item)
         except EarmarkError as e:
             return _Loaded(item, None, e)
-        except Exception as e:  # a bug or an unmapped error: this input fails, never its batch
+        except Exception as e:  # a bug or an unmapped error: this input fails, never its group
             return _Loaded(item, None, _internal(item, e))
         self.hooks.clip_loaded(clip)
         return _Loaded(item, clip, None)
 
-    def _label(self, loaded: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
-        clips = [entry.clip for entry in loaded if entry.clip is not None]
+    def _label(self, group: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
+        clips = [entry.clip for entry in group if entry.clip is not None]
         outcomes = iter(labeler.label(clips))
-        for entry in loaded:
+        for entry in group:
             text = describe(entry.item)
             if entry.clip is not None:
                 yield next(outcomes).predict(text, entry.clip, self.model_info)

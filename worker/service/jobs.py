@@ -1,10 +1,11 @@
 """Jobs to records: classify a micro-batch or a chunk, then write each record exactly once.
 
-A job delivered for the first time runs in its batch. A job delivered again (its worker died,
-or its batch failed) is a suspect: it runs alone, its attempt counted just before it starts and
-its record written just after, so that a crash is charged to the job that caused it; jobs
-already finished are not run again. A suspect started more than ``max_attempts`` times gets a
-``worker_crashed`` record and goes to the dead-letter list instead of running.
+A job delivered for the first time runs in its micro-batch or chunk. A job delivered again (its
+worker died, or its micro-batch failed) is a suspect: it runs alone, its attempt counted just
+before it starts and its record written just after, so that a crash is charged to the job that
+caused it; jobs already finished are not run again. A suspect started more than
+``max_attempts`` times gets a ``worker_crashed`` record and goes to the dead-letter list instead
+of running.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class JobRunner:
 
     def _run(self, jobs: Sequence[Job], write_fresh: Writer) -> None:
         # A message published twice (a sweeper's resend, a producer's retry) can bring one job
-        # twice into a batch: it is one job, started and judged once.
+        # twice into a micro-batch: it is one job, started and judged once.
         jobs = list({job.job_id: job for job in jobs}.values())
         finished = self.state.ledger.finished_among([job.job_id for job in jobs])
         pending = [job for job in jobs if job.job_id not in finished]
@@ -90,7 +91,7 @@ class JobRunner:
         crashes = attempt - 1
         error = WorkerCrashed(f"the worker died {crashes} times while classifying this input")
         crashed = Prediction(input=job.ref, model=self.pipeline.model_info, error=error)
-        # The record first: if writing it fails, the batch comes back and the job is judged
+        # The record first: if writing it fails, the micro-batch comes back and the job is judged
         # again; the dead-letter list takes it once whatever happens (an atomic guard).
         self._finish([self._record(job, crashed, time.time())], self._put_each)
         if self.retry.call(lambda: self.state.dead_letters.push(job, WorkerCrashed.code, crashes)):
@@ -124,7 +125,7 @@ class JobRunner:
 
     def _classify(self, jobs: Sequence[Job]) -> list[ResultRecord]:
         started = time.time()
-        # All labels once, cut per job: jobs in one batch may ask for different top_k.
+        # All labels once, cut per job: jobs in one micro-batch may ask for different top_k.
         options = LabelOptions(top_k=0, function=self.pipeline.defaults.function)
         predictions = self.pipeline.iter_predictions([job.ref for job in jobs], options=options)
         records = [self._record(job, p, started) for job, p in zip(jobs, predictions, strict=True)]

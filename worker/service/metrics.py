@@ -126,7 +126,7 @@ class InflightBytes:
             self._gauge.set(self._held)
 
     def clear(self) -> None:
-        """Nothing is held: a batch or chunk is over."""
+        """Nothing is held: a micro-batch or chunk is over."""
         with self._lock:
             self._held = 0
             self._gauge.set(0)
