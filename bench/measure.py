@@ -21,7 +21,7 @@ from bench.workloads import Workload
 from producer.refs import parse_ref
 from producer.settings import Dtype, Settings
 from worker.audio import decode_file
-from worker.batching import plan_batches
+from worker.batching import plan_calls
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetchLimits
 from worker.pipeline import AudioClassificationPipeline, pipeline
@@ -86,7 +86,7 @@ def batch_plan(
 ) -> list[list[int]]:
     """How earmark groups these waveforms into model calls under these settings."""
     budget = round(settings.max_batch_seconds * classifier.sampling_rate)
-    return plan_batches([len(w) for w in waves], settings.max_batch, classifier.mode, budget)
+    return plan_calls([len(w) for w in waves], settings.max_batch, classifier.mode, budget)
 
 
 def in_process(pipe: AudioClassificationPipeline, refs: Sequence[str], batch: int) -> float:

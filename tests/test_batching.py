@@ -15,7 +15,7 @@ from bench.padded import FIXTURES, MODELS, classifier, fixture_clips, score_chan
 from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, golden, model_dir
 from tests.workers import run_earmark
-from worker.batching import PAD_TOLERANCE, BatchMode, plan_batches, widen
+from worker.batching import PAD_TOLERANCE, BatchMode, plan_calls, widen
 from worker.labeling import LabelOptions
 from worker.pipeline import pipeline
 
@@ -29,34 +29,34 @@ PADDED_SPEECH_ATOL = 0.02
     st.integers(min_value=1, max_value=17),
     st.sampled_from(list(BatchMode)),
 )
-def test_every_clip_lands_in_exactly_one_batch(
+def test_every_clip_lands_in_exactly_one_call(
     lengths: list[int], size: int, mode: BatchMode
 ) -> None:
-    batches = plan_batches(lengths, size, mode)
-    flat = [i for batch in batches for i in batch]
+    calls = plan_calls(lengths, size, mode)
+    flat = [i for call in calls for i in call]
     assert sorted(flat) == list(range(len(lengths)))
-    assert all(1 <= len(batch) <= size for batch in batches)
+    assert all(1 <= len(call) <= size for call in calls)
     if mode is BatchMode.BUCKET:
-        assert all(len({lengths[i] for i in batch}) == 1 for batch in batches)
+        assert all(len({lengths[i] for i in call}) == 1 for call in calls)
     if mode is BatchMode.SINGLE:
-        assert all(len(batch) == 1 for batch in batches)
+        assert all(len(call) == 1 for call in calls)
 
 
 def test_pad_sorts_by_length_so_little_is_padded() -> None:
-    assert plan_batches([5, 1, 4, 2], 2, BatchMode.PAD) == [[1, 3], [2, 0]]
+    assert plan_calls([5, 1, 4, 2], 2, BatchMode.PAD) == [[1, 3], [2, 0]]
 
 
 def test_stack_keeps_input_order() -> None:
-    assert plan_batches([5, 1, 4], 2, BatchMode.STACK) == [[0, 1], [2]]
+    assert plan_calls([5, 1, 4], 2, BatchMode.STACK) == [[0, 1], [2]]
 
 
 def test_bucket_groups_equal_lengths() -> None:
-    assert plan_batches([3, 2, 3, 3], 2, BatchMode.BUCKET) == [[0, 2], [3], [1]]
+    assert plan_calls([3, 2, 3, 3], 2, BatchMode.BUCKET) == [[0, 2], [3], [1]]
 
 
-def test_refuses_empty_batches() -> None:
+def test_refuses_empty_calls() -> None:
     with pytest.raises(ValueError):
-        plan_batches([1], 0, BatchMode.STACK)
+        plan_calls([1], 0, BatchMode.STACK)
 
 
 @given(
@@ -69,22 +69,22 @@ def test_a_call_holds_at_most_max_samples_of_padded_audio(
     lengths: list[int], size: int, budget: int, mode: BatchMode
 ) -> None:
     """Clips times the longest stays within the budget; a clip over it runs alone."""
-    batches = plan_batches(lengths, size, mode, max_samples=budget)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
-    for batch in batches:
-        padded = len(batch) * max(lengths[i] for i in batch)
-        assert padded <= budget or len(batch) == 1
-        assert len(batch) <= size
+    calls = plan_calls(lengths, size, mode, max_samples=budget)
+    assert sorted(i for call in calls for i in call) == list(range(len(lengths)))
+    for call in calls:
+        padded = len(call) * max(lengths[i] for i in call)
+        assert padded <= budget or len(call) == 1
+        assert len(call) <= size
 
 
 def test_the_budget_splits_long_clips_and_keeps_short_ones_together() -> None:
     lengths = [1, 1, 1, 1, 10, 10, 30]
-    assert plan_batches(lengths, 16, BatchMode.PAD, max_samples=20) == [
+    assert plan_calls(lengths, 16, BatchMode.PAD, max_samples=20) == [
         [0, 1, 2, 3],
         [4, 5],
         [6],
     ]
-    assert plan_batches(lengths, 16, BatchMode.PAD) == [[0, 1, 2, 3, 4, 5, 6]]
+    assert plan_calls(lengths, 16, BatchMode.PAD) == [[0, 1, 2, 3, 4, 5, 6]]
 
 
 @given(
@@ -96,22 +96,22 @@ def test_near_pads_no_clip_by_more_than_the_tolerance(
     lengths: list[int], size: int, budget: int | None
 ) -> None:
     """Every clip once; in each call the shortest is within PAD_TOLERANCE of the longest."""
-    batches = plan_batches(lengths, size, BatchMode.NEAR, max_samples=budget)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
-    for batch in batches:
-        longest = max(lengths[i] for i in batch)
-        assert min(lengths[i] for i in batch) >= (1 - PAD_TOLERANCE) * longest
-        assert len(batch) <= size
-        assert budget is None or len(batch) * longest <= budget or len(batch) == 1
+    calls = plan_calls(lengths, size, BatchMode.NEAR, max_samples=budget)
+    assert sorted(i for call in calls for i in call) == list(range(len(lengths)))
+    for call in calls:
+        longest = max(lengths[i] for i in call)
+        assert min(lengths[i] for i in call) >= (1 - PAD_TOLERANCE) * longest
+        assert len(call) <= size
+        assert budget is None or len(call) * longest <= budget or len(call) == 1
 
 
 def test_near_joins_near_lengths_and_splits_far_ones() -> None:
     """Sorted by length, a call closes when its shortest would be padded by over 12.5 %."""
     lengths = [1000, 880, 900, 870, 2000, 1000]
     # 870 may pad to 994 at most, so the 1000s start a call of their own.
-    assert plan_batches(lengths, 16, BatchMode.NEAR) == [[3, 1, 2], [0, 5], [4]]
-    assert plan_batches([1000, 900, 880], 16, BatchMode.NEAR) == [[2, 1, 0]]
-    assert plan_batches([1000, 900, 880], 2, BatchMode.NEAR) == [[2, 1], [0]]
+    assert plan_calls(lengths, 16, BatchMode.NEAR) == [[3, 1, 2], [0, 5], [4]]
+    assert plan_calls([1000, 900, 880], 16, BatchMode.NEAR) == [[2, 1, 0]]
+    assert plan_calls([1000, 900, 880], 2, BatchMode.NEAR) == [[2, 1], [0]]
 
 
 @pytest.mark.parametrize("mode", list(BatchMode))
@@ -137,7 +137,7 @@ def test_padded_moves_speech_scores_by_at_most_the_stated_bound(dtype: str) -> N
         BatchMode.NEAR,
     )
     lengths = [len(clip) for clip in clips]
-    assert len(plan_batches(lengths, 16, padded.mode)) < len(plan_batches(lengths, 16, exact.mode))
+    assert len(plan_calls(lengths, 16, padded.mode)) < len(plan_calls(lengths, 16, exact.mode))
     change = score_change(scores(exact, clips, 16), scores(padded, clips, 16))
     assert 0 < change.max_abs <= PADDED_SPEECH_ATOL
     assert change.top1_agreement == 1.0

@@ -1,4 +1,4 @@
-"""Loading ahead (worker/loading.py): input order kept, windows bounded by count and bytes,
+"""Loading ahead (worker/loading.py): input order kept, groups bounded by count and bytes,
 loads in flight bounded by the threads."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.loading import windows
+from worker.loading import load_ahead
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -19,11 +19,11 @@ from worker.loading import windows
     st.integers(min_value=1, max_value=300),
     st.integers(min_value=1, max_value=4),
 )
-def test_windows_keep_order_and_stay_within_both_bounds(
+def test_groups_keep_order_and_stay_within_both_bounds(
     sizes: list[int], max_items: int, max_bytes: int, threads: int
 ) -> None:
     got = list(
-        windows(
+        load_ahead(
             sizes,
             lambda s: s,
             lambda s: s,
@@ -32,16 +32,16 @@ def test_windows_keep_order_and_stay_within_both_bounds(
             threads=threads,
         )
     )
-    assert [s for window in got for s in window] == sizes
-    for window in got:
-        assert 1 <= len(window) <= max_items
-        assert sum(window) <= max_bytes or len(window) == 1
+    assert [s for group in got for s in group] == sizes
+    for group in got:
+        assert 1 <= len(group) <= max_items
+        assert sum(group) <= max_bytes or len(group) == 1
 
 
 def test_no_more_loads_in_flight_than_threads_and_loading_goes_on_meanwhile() -> None:
     """Given two threads: the first two loads run at once (they meet at a barrier), never more
     than two run together, and a later load starts while the caller still holds the first
-    window (I/O overlaps the model)."""
+    group (I/O overlaps the model)."""
     running, most = 0, 0
     lock = threading.Lock()
     pair = threading.Barrier(2, timeout=5)
@@ -54,7 +54,7 @@ def test_no_more_loads_in_flight_than_threads_and_loading_goes_on_meanwhile() ->
             most = max(most, running)
         if n < 2:
             pair.wait()  # raises BrokenBarrierError unless both run at once
-        if n == 4:  # in flight when the first window [0, 1, 2] is handed on
+        if n == 4:  # in flight when the first group [0, 1, 2] is handed on
             assert holding.wait(timeout=5)
             fourth_loaded.set()
         with lock:
@@ -62,15 +62,15 @@ def test_no_more_loads_in_flight_than_threads_and_loading_goes_on_meanwhile() ->
         return n
 
     got: list[list[int]] = []
-    for window in windows(range(12), load, lambda _: 1, max_items=3, max_bytes=100, threads=2):
+    for group in load_ahead(range(12), load, lambda _: 1, max_items=3, max_bytes=100, threads=2):
         if not got:
             holding.set()
-            assert fourth_loaded.wait(timeout=5)  # it loaded while this window was held
-        got.append(window)
-    assert [n for window in got for n in window] == list(range(12))
+            assert fourth_loaded.wait(timeout=5)  # it loaded while this group was held
+        got.append(group)
+    assert [n for group in got for n in group] == list(range(12))
     assert most <= 2
 
 
 def test_refuses_zero_bounds() -> None:
     with pytest.raises(ValueError):
-        list(windows([1], lambda s: s, lambda s: s, max_items=0, max_bytes=1, threads=1))
+        list(load_ahead([1], lambda s: s, lambda s: s, max_items=0, max_bytes=1, threads=1))

@@ -24,7 +24,7 @@ from bench.memory import measure, write_mix
 from producer.settings import Settings
 from scripts.wide_model import make_wide_model
 from worker.hub import resolve_model
-from worker.model import OnnxClassifier, SessionOptions
+from worker.model import OnnxModel, SessionOptions
 from worker.service.runtime import tune_malloc
 
 pytestmark = pytest.mark.slow
@@ -53,14 +53,14 @@ def test_a_pool_process_stays_within_the_goal_on_mixed_lengths(workdir: Path) ->
 
 
 def test_the_adaptive_arena_holds_memory_only_while_call_shapes_repeat(workdir: Path) -> None:
-    model = OnnxClassifier(resolve_model(str(workdir / "wide"), dtype="fp32"))  # the default
-    shrunk = OnnxClassifier(
+    model = OnnxModel(resolve_model(str(workdir / "wide"), dtype="fp32"))  # the default
+    shrunk = OnnxModel(
         resolve_model(str(workdir / "wide"), dtype="fp32"), SessionOptions(memory_arena="shrink")
     )
     long_call, short_call = _features(12.0), _features(1.0)
 
-    def resident_after(classifier: OnnxClassifier, features: dict[str, np.ndarray]) -> float:
-        classifier.run(features)
+    def resident_after(model: OnnxModel, features: dict[str, np.ndarray]) -> float:
+        model.run(features)
         return float(psutil.Process().memory_info().rss) / 1e6
 
     first = resident_after(model, long_call)

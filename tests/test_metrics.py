@@ -15,16 +15,18 @@ from pathlib import Path
 
 import pytest
 import redis
-from prometheus_client import values
+from prometheus_client import CollectorRegistry, generate_latest, values
 from prometheus_client.parser import text_string_to_metric_families
 
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
+from producer.settings import Settings
 from scripts.processes import free_port, wait_for
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.prometheus import running_prometheus, settle
 from tests.workers import WorkerProcess, client_for, start_worker, worker_env
+from worker.pipeline import pipeline
 from worker.service.metrics import STAGES, Metrics
-from worker.service.metrics_server import registry_for, serve
+from worker.service.metrics_server import PoolCollector, registry_for, serve
 from worker.service.metrics_values import use_folder
 from worker.service.readiness import ReadinessPipe
 
@@ -114,6 +116,32 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     server.shutdown()
     server.server_close()
     readiness.close()
+
+
+def test_a_pipeline_tells_its_metrics_of_every_load_and_model_call(metrics_folder: Path) -> None:
+    # Given a pool process's metrics, passed as its pipeline's hooks (as build_runner does)
+    metrics = Metrics()
+    settings = Settings(local_roots=str(GOLDEN_AUDIO))
+    classify = pipeline(
+        model=str(model_dir("wav2vec2")), dtype="fp32", settings=settings, hooks=metrics
+    )
+    good = sorted(str(path) for path in GOLDEN_AUDIO.glob("*.wav"))
+
+    # When it classifies in process, in calls of at most two clips, with one reference missing
+    records = list(classify.iter_records([*good, str(GOLDEN_AUDIO / "gone.wav")], batch_size=2))
+    assert [r.status for r in records] == ["ok"] * len(good) + ["error"]
+
+    # Then every clip that decoded went through one call, each call observed once per stage,
+    # and no decoded audio is held ahead of the model any more (without the runner's clear())
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(metrics_folder))
+    got = samples(generate_latest(registry).decode())
+    assert got["earmark_batch_size_sum", ()] == len(good)
+    calls = got["earmark_batch_size_count", ()]
+    assert len(good) / 2 <= calls <= len(good)
+    assert got["earmark_stage_seconds_count", (("stage", "features"),)] == calls
+    assert got["earmark_stage_seconds_count", (("stage", "infer"),)] == calls
+    assert got["earmark_inflight_bytes", ()] == 0
 
 
 @pytest.mark.worker

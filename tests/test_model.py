@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 from producer.errors import ModelError
 from tests.models import model_dir
 from worker.hub import resolve_model
-from worker.model import OnnxClassifier, labels_from_config
+from worker.model import OnnxModel, labels_from_config
 
 
 def _copy(tmp_path: Path, name: str) -> Path:
@@ -24,8 +24,8 @@ def _copy(tmp_path: Path, name: str) -> Path:
 
 
 def test_reads_declared_inputs_and_labels() -> None:
-    plain = OnnxClassifier(resolve_model(str(model_dir("wav2vec2")), dtype="fp32"))
-    masked = OnnxClassifier(resolve_model(str(model_dir("wav2vec2-masked")), dtype="fp32"))
+    plain = OnnxModel(resolve_model(str(model_dir("wav2vec2")), dtype="fp32"))
+    masked = OnnxModel(resolve_model(str(model_dir("wav2vec2-masked")), dtype="fp32"))
     assert plain.input_names == ("input_values",)
     assert not plain.takes_attention_mask
     assert masked.takes_attention_mask
@@ -36,8 +36,8 @@ def test_reads_declared_inputs_and_labels() -> None:
 
 def test_int8_graph_is_flagged_as_batch_dependent() -> None:
     """Given the q8 graph, its activations are scaled per batch, so batch-mates change scores."""
-    q8 = OnnxClassifier(resolve_model(str(model_dir("wav2vec2")), dtype="q8"))
-    fp32 = OnnxClassifier(resolve_model(str(model_dir("wav2vec2")), dtype="fp32"))
+    q8 = OnnxModel(resolve_model(str(model_dir("wav2vec2")), dtype="q8"))
+    fp32 = OnnxModel(resolve_model(str(model_dir("wav2vec2")), dtype="fp32"))
     assert q8.quantizes_activations and not fp32.quantizes_activations
     rng = np.random.default_rng(0)
     quiet = rng.standard_normal((1, 8000)).astype(np.float32)
@@ -55,7 +55,7 @@ def test_label_count_disagreeing_with_graph_is_a_model_error(tmp_path: Path) -> 
     config.pop("num_labels", None)
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match=r"logits but config\.json has 2"):
-        OnnxClassifier(resolve_model(str(folder), dtype="fp32"))
+        OnnxModel(resolve_model(str(folder), dtype="fp32"))
 
 
 def test_graph_without_logits_is_a_model_error(tmp_path: Path) -> None:
@@ -72,14 +72,14 @@ def test_graph_without_logits_is_a_model_error(tmp_path: Path) -> None:
         folder / "onnx" / "model.onnx",
     )
     with pytest.raises(ModelError, match="no 'logits' output"):
-        OnnxClassifier(resolve_model(str(folder), dtype="fp32"))
+        OnnxModel(resolve_model(str(folder), dtype="fp32"))
 
 
 def test_corrupt_graph_is_a_model_error(tmp_path: Path) -> None:
     folder = _copy(tmp_path, "wav2vec2")
     (folder / "onnx" / "model.onnx").write_bytes(b"not a graph")
     with pytest.raises(ModelError, match=r"cannot load model\.onnx"):
-        OnnxClassifier(resolve_model(str(folder), dtype="fp32"))
+        OnnxModel(resolve_model(str(folder), dtype="fp32"))
 
 
 @pytest.mark.parametrize(

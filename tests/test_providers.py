@@ -15,7 +15,7 @@ from tests.models import DATA, GOLDEN_AUDIO, model_dir
 from tests.workers import run_earmark
 from worker.classifier import Classifier
 from worker.hub import resolve_model
-from worker.model import OnnxClassifier, SessionOptions
+from worker.model import OnnxModel, SessionOptions
 from worker.postprocess import to_scores
 from worker.providers import choose_providers, device_of
 
@@ -48,7 +48,7 @@ def _fp32(name: str = "wav2vec2") -> Path:
 def test_a_missing_provider_is_a_config_error_naming_it() -> None:
     files = resolve_model(str(_fp32()), dtype="fp32")
     with pytest.raises(ConfigError, match=rf"asks for {CUDA}.*EARMARK_PROVIDER_FALLBACK"):
-        OnnxClassifier(files, SessionOptions(providers=(CUDA, CPU), intra_op_threads=1))
+        OnnxModel(files, SessionOptions(providers=(CUDA, CPU), intra_op_threads=1))
 
 
 def test_a_missing_provider_falls_back_to_cpu_with_a_warning_when_allowed(
@@ -56,7 +56,7 @@ def test_a_missing_provider_falls_back_to_cpu_with_a_warning_when_allowed(
 ) -> None:
     files = resolve_model(str(_fp32()), dtype="fp32")
     with caplog.at_level(logging.WARNING, logger="worker.providers"):
-        model = OnnxClassifier(files, SessionOptions((CUDA,), 1, provider_fallback=True))
+        model = OnnxModel(files, SessionOptions((CUDA,), 1, provider_fallback=True))
     assert model.providers == (CPU,)
     assert f"lacks {CUDA}; falling back to {CPU}" in caplog.text
 

@@ -38,7 +38,7 @@ def widen(mode: BatchMode, batching: Batching) -> BatchMode:
     return mode
 
 
-def plan_batches(
+def plan_calls(
     lengths: Sequence[int], max_batch: int, mode: BatchMode, max_samples: int | None = None
 ) -> list[list[int]]:
     """Group clip indices into model calls of at most ``max_batch`` clips each and, where clips
@@ -59,7 +59,7 @@ def plan_batches(
     buckets: dict[int, list[int]] = {}
     for i in indices:
         buckets.setdefault(lengths[i], []).append(i)
-    return [batch for b in buckets.values() for batch in _fill(b, lengths, max_batch, max_samples)]
+    return [call for b in buckets.values() for call in _fill(b, lengths, max_batch, max_samples)]
 
 
 def _fill(
@@ -71,18 +71,18 @@ def _fill(
 ) -> list[list[int]]:
     """Consecutive runs of `ordered` (non-decreasing lengths) within both budgets, each clip at
     least `min_ratio` of its run's longest."""
-    batches: list[list[int]] = []
+    calls: list[list[int]] = []
     current: list[int] = []
     for i in ordered:
         padded = (len(current) + 1) * lengths[i]  # the newest clip is the longest
         full = len(current) == max_batch or bool(max_samples and padded > max_samples)
         if current and (full or lengths[current[0]] < min_ratio * lengths[i]):
-            batches.append(current)
+            calls.append(current)
             current = []
         current.append(i)
     if current:
-        batches.append(current)
-    return batches
+        calls.append(current)
+    return calls
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:

@@ -4,23 +4,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from producer.errors import InferenceFailed, ModelError, PermanentError, TooLarge
 from producer.settings import Batching
-from worker.batching import BatchMode, plan_batches, widen
+from worker.batching import BatchMode, plan_calls, widen
 from worker.call_memory import CallBound, call_memory
 from worker.features import FeatureExtractor, feature_extractor_from_config
+from worker.hooks import NO_HOOKS, PipelineHooks
 from worker.hub import ModelFiles
-from worker.model import OnnxClassifier, SessionOptions
+from worker.model import OnnxModel, SessionOptions
 
 
 @dataclass(frozen=True)
 class Inference:
-    """One waveform's logits (or why it has none) and the seconds its batch took."""
+    """One waveform's logits (or why it has none) and the seconds its model call took."""
 
     logits: np.ndarray | None
     seconds: float
@@ -36,9 +38,12 @@ class Classifier:
         session: SessionOptions | None = None,
         batching: Batching = "exact",
         max_call_mb: int = 0,
+        hooks: PipelineHooks = NO_HOOKS,
     ) -> None:
         self.files = files
-        self.model = OnnxClassifier(files, session)
+        #: Told of every model call: its features and its inference (worker/hooks.py).
+        self.hooks = hooks
+        self.model = OnnxModel(files, session)
         self.extractor: FeatureExtractor = feature_extractor_from_config(files.preprocessor)
         exact = batch_mode(self.model, self.extractor, files.config.get("model_type"))
         #: How clips share calls: the exact mode, widened to NEAR where `padded` allows it.
@@ -63,19 +68,19 @@ class Classifier:
     ) -> list[Inference]:
         """Logits for every waveform, in input order, with at most ``max_batch`` per call.
 
-        A batch the graph refuses is retried one clip at a time, so one bad clip fails alone; a
-        clip over the call bound fails before any call.
+        A call the graph refuses is made again one clip at a time, so one bad clip fails alone;
+        a clip over the call bound fails before any call.
         """
         results = self._refused(waveforms)
         kept = [i for i in range(len(waveforms)) if i not in results]
-        for planned in plan_batches(
+        for planned in plan_calls(
             [len(waveforms[i]) for i in kept], max_batch, self.mode, max_samples
         ):
-            batch = [kept[i] for i in planned]
+            call = [kept[i] for i in planned]
             try:
-                results.update(self._run(waveforms, batch))
+                results.update(self._run(waveforms, call))
             except InferenceFailed:
-                for index in batch:
+                for index in call:
                     results.update(self._run_alone(waveforms, index))
         return [results[i] for i in range(len(waveforms))]
 
@@ -88,24 +93,38 @@ class Classifier:
                 refused[index] = Inference(None, 0.0, e)
         return refused
 
-    def _run(self, waveforms: Sequence[np.ndarray], batch: list[int]) -> dict[int, Inference]:
+    def _run(self, waveforms: Sequence[np.ndarray], call: list[int]) -> dict[int, Inference]:
         started = time.perf_counter()
-        try:
-            logits = self.model.run(self.extractor([waveforms[i] for i in batch]))
-        except ModelError:
-            raise
-        except Exception as e:  # ONNX Runtime raises untyped errors for shapes it cannot take.
-            raise InferenceFailed(f"the model refused this input: {e}") from e
+        chosen = [waveforms[i] for i in call]
+        with _refusals_fail():
+            features = self.extractor(chosen)
+        called = time.perf_counter()
+        self.hooks.features_made(chosen, called - started)
+        with _refusals_fail():
+            logits = self.model.run(features)
+        self.hooks.model_called(len(logits), called - started, time.perf_counter() - called)
         if not np.isfinite(logits).all():
             raise InferenceFailed("the model gave non-finite scores (is the clip too short?)")
         seconds = time.perf_counter() - started
-        return {index: Inference(logits[row], seconds) for row, index in enumerate(batch)}
+        return {index: Inference(logits[row], seconds) for row, index in enumerate(call)}
 
     def _run_alone(self, waveforms: Sequence[np.ndarray], index: int) -> dict[int, Inference]:
         try:
             return self._run(waveforms, [index])
         except InferenceFailed as e:
             return {index: Inference(None, 0.0, e)}
+
+
+@contextmanager
+def _refusals_fail() -> Iterator[None]:
+    """Turns what the features or the graph raise for an input they cannot take into
+    InferenceFailed (ONNX Runtime raises untyped errors for shapes it cannot take)."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as e:
+        raise InferenceFailed(f"the model refused this input: {e}") from e
 
 
 #: Families whose graphs hide padding completely behind the attention mask, proven per family by
@@ -115,9 +134,7 @@ class Classifier:
 MASK_SAFE_MODEL_TYPES = frozenset({"wav2vec2", "wavlm", "unispeech", "wav2vec2-bert"})
 
 
-def batch_mode(
-    model: OnnxClassifier, extractor: FeatureExtractor, model_type: str | None
-) -> BatchMode:
+def batch_mode(model: OnnxModel, extractor: FeatureExtractor, model_type: str | None) -> BatchMode:
     """The widest batching that leaves every clip's scores as they are alone."""
     if model.quantizes_activations:
         return BatchMode.SINGLE

@@ -54,9 +54,9 @@ def classify(
         options = LabelOptions(top_k=settings.top_k, function=_function(function))
     except ValueError as e:
         raise ConfigError(str(e)) from e
-    classifier = pipeline(settings=settings)  # a model that cannot load is a usage error too
+    classify = pipeline(settings=settings)  # a model that cannot load is a usage error too
     failed = False
-    for record in classifier.iter_records(refs, options=options, window=spec):
+    for record in classify.iter_records(refs, options=options, window=spec):
         failed |= record.status != "ok"
         sys.stdout.write(record.to_json() + "\n")
         sys.stdout.flush()

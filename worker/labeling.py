@@ -1,4 +1,11 @@
-"""Labeling: clips to scored labels, whole or in sliding windows, pooled per clip."""
+"""Labeling: clips to their result records, whole or in sliding windows pooled per clip.
+
+The pipeline's stages, as transformers names them: the pipeline's ``_preprocess`` loads a clip;
+:meth:`Labeler.label` runs each clip's windows through the model (``_forward``, all clips
+sharing the calls) and turns their logits into the clip's record (``_postprocess``). The record
+is the one answer an input has, in process and behind the queue alike; a :class:`Prediction`
+adds only what the record cannot hold: the error itself, for a single-input call to raise.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from producer.errors import PermanentError
-from producer.records import AudioInfo, Label, ModelInfo, Timings, WindowLabels
+from producer.errors import EarmarkError
+from producer.records import (
+    AudioInfo,
+    ErrorInfo,
+    Label,
+    ModelInfo,
+    ResultRecord,
+    Timings,
+    WindowLabels,
+)
 from worker.classifier import Classifier, Inference
 from worker.inputs import Clip
 from worker.postprocess import FunctionChoice, resolve_function, to_scores, top_k
-from worker.prediction import Prediction
 from worker.windows import WindowSpec, pool, window_bounds
+
+#: A clip's windows, as sample ranges (one range, the whole clip, when it is not windowed).
+Spans = list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -25,28 +42,20 @@ class LabelOptions:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One clip's labels, with its windows when asked for, and what its inference cost."""
+class Prediction:
+    """One input's result record, with the error it failed with (the record keeps only its code
+    and message; ``classify(one_input)`` raises the error itself, cause and type intact)."""
 
-    labels: list[Label]
-    windows: list[WindowLabels] | None
-    infer_s: float
-    truncated: bool
-    error: PermanentError | None = None
+    record: ResultRecord
+    error: EarmarkError | None = None
 
-    def predict(self, text: str, clip: Clip, model: ModelInfo) -> Prediction:
-        """The clip's prediction: its labels, or why the model could not give any."""
-        audio = AudioInfo(**{**clip.audio.model_dump(), "truncated": self.truncated})
-        timings = Timings(fetch_s=clip.fetch_s, decode_s=clip.decode_s, infer_s=self.infer_s)
-        return Prediction(
-            input=text,
-            model=model,
-            labels=None if self.error is not None else self.labels,
-            windows=None if self.error is not None else self.windows,
-            audio=audio,
-            timings=timings,
-            error=self.error,
-        )
+
+def failed(text: str, model: ModelInfo, error: EarmarkError) -> Prediction:
+    """The prediction of an input that failed before the model: its error, nothing else."""
+    record = ResultRecord(
+        input=text, status="error", error=ErrorInfo.from_exception(error), model=model
+    )
+    return Prediction(record, error)
 
 
 class Labeler:
@@ -59,6 +68,8 @@ class Labeler:
         window: WindowSpec | None,
         max_batch: int,
         max_samples: int | None = None,
+        *,
+        model: ModelInfo,
     ) -> None:
         self.classifier = classifier
         self.options = options
@@ -66,46 +77,67 @@ class Labeler:
         self.max_batch = max_batch
         #: Most padded samples in one model call (EARMARK_MAX_BATCH_SECONDS at the model's rate).
         self.max_samples = max_samples
+        #: Which model the records name.
+        self.model = model
         self.function = resolve_function(options.function, classifier.model.problem_type)
 
-    def label(self, clips: Sequence[Clip]) -> list[Outcome]:
-        """One outcome per clip, in order; all windows of all clips share the model calls."""
+    def label(self, clips: Sequence[tuple[str, Clip]]) -> list[Prediction]:
+        """One prediction per (input text, clip), in order; all windows of all clips share the
+        model calls."""
         rate = self.classifier.sampling_rate
-        bounds = [self._bounds(len(clip.waveform), rate) for clip in clips]
-        segments = [
-            clip.waveform[a:b] for clip, spans in zip(clips, bounds, strict=True) for a, b in spans
+        spans = [self._spans(len(clip.waveform), rate) for _, clip in clips]
+        inferences = iter(self._forward([clip for _, clip in clips], spans))
+        return [
+            self._postprocess(text, clip, cuts, [next(inferences) for _ in cuts], rate)
+            for (text, clip), cuts in zip(clips, spans, strict=True)
         ]
-        inferences = iter(self.classifier.infer(segments, self.max_batch, self.max_samples))
-        return [self._outcome(spans, [next(inferences) for _ in spans], rate) for spans in bounds]
 
-    def _bounds(self, length: int, rate: int) -> list[tuple[int, int]]:
+    def _spans(self, length: int, rate: int) -> Spans:
         if self.window is None:
             return [(0, length)]
         return window_bounds(length, rate, self.window)
 
-    def _outcome(
-        self, spans: list[tuple[int, int]], inferences: list[Inference], rate: int
-    ) -> Outcome:
-        names = self.classifier.labels
+    def _forward(self, clips: Sequence[Clip], spans: Sequence[Spans]) -> list[Inference]:
+        """Every window of every clip through the model, in order."""
+        segments = [
+            clip.waveform[a:b] for clip, cuts in zip(clips, spans, strict=True) for a, b in cuts
+        ]
+        return self.classifier.infer(segments, self.max_batch, self.max_samples)
+
+    def _postprocess(
+        self, text: str, clip: Clip, spans: Spans, inferences: list[Inference], rate: int
+    ) -> Prediction:
+        """The clip's record: its labels (pooled over its windows), or why the model gave none."""
         truncated = any(self.classifier.extractor.truncated(b - a) for a, b in spans)
-        infer_s = sum(inf.seconds for inf in inferences)
-        failed = next((inf.error for inf in inferences if inf.error is not None), None)
-        if failed is not None:
-            return Outcome([], None, infer_s, truncated, failed)
-        logits = [inf.logits for inf in inferences if inf.logits is not None]
-        scores = to_scores(np.stack(logits), self.function)
+        infer_s = sum(inference.seconds for inference in inferences)
+        error = next((inf.error for inf in inferences if inf.error is not None), None)
+        labels: list[Label] | None = None
+        windows: list[WindowLabels] | None = None
+        if error is None:
+            logits = np.stack([inf.logits for inf in inferences if inf.logits is not None])
+            labels, windows = self._labels(to_scores(logits, self.function), spans, rate)
+        record = ResultRecord(
+            input=text,
+            status="ok" if error is None else "error",
+            labels=labels,
+            windows=windows,
+            error=None if error is None else ErrorInfo.from_exception(error),
+            model=self.model,
+            audio=AudioInfo(**{**clip.audio.model_dump(), "truncated": truncated}),
+            timings=Timings(fetch_s=clip.fetch_s, decode_s=clip.decode_s, infer_s=infer_s),
+        )
+        return Prediction(record, error)
+
+    def _labels(
+        self, scores: np.ndarray, spans: Spans, rate: int
+    ) -> tuple[list[Label], list[WindowLabels] | None]:
+        """The top labels of the pooled scores, and of each window when asked for."""
+        names, k = self.classifier.labels, self.options.top_k
         pooled = scores[0] if self.window is None else pool(scores, self.window.aggregate)
         windows = None
         if self.window is not None and self.window.per_window:
             windows = [
-                WindowLabels(
-                    start_s=a / rate, end_s=b / rate, labels=top_k(row, names, self.options.top_k)
-                )
+                WindowLabels(start_s=a / rate, end_s=b / rate, labels=top_k(row, names, k))
                 for (a, b), row in zip(spans, scores, strict=True)
             ]
-        return Outcome(
-            labels=top_k(pooled, names, self.options.top_k),
-            windows=windows,
-            infer_s=infer_s,
-            truncated=truncated,
-        )
+        return top_k(pooled, names, k), windows

@@ -48,8 +48,9 @@ class SessionOptions:
     io_binding: bool | None = None
 
 
-class OnnxClassifier:
-    """An audio classification graph with its labels; call :meth:`run` on a batch of features."""
+class OnnxModel:
+    """An audio classification graph in its session, with its labels; :meth:`run` makes one
+    model call on its features."""
 
     def __init__(self, files: ModelFiles, options: SessionOptions | None = None) -> None:
         # Imported here so that importing the pipeline stays cheap and the producer never needs it.

@@ -194,12 +194,12 @@ class _Feeds:
 
 
 def _check_loads(target: Path, fp32: Classifier) -> None:
-    from worker.model import OnnxClassifier
+    from worker.model import OnnxModel
 
     files = fp32.files
     int8 = ModelFiles(
         files.model_id, files.revision, "int8", files.config, files.preprocessor, target
     )
-    model = OnnxClassifier(int8)
+    model = OnnxModel(int8)
     if model.quantizes_activations:
         raise ModelError(f"{target.name} quantizes activations at run time: not a static graph")

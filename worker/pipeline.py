@@ -11,24 +11,25 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from producer.errors import EarmarkError
-from producer.records import ErrorInfo, ModelInfo, ResultRecord
+from producer.records import ModelInfo, ResultRecord
 from producer.redact import redact, redact_ref
 from producer.settings import Dtype, Settings
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetcherProtocol, FetchLimits
+from worker.hooks import NO_HOOKS, PipelineHooks
 from worker.hub import resolve_model
 from worker.inputs import AudioInput, Clip, ClipLoader, describe
-from worker.labeling import Labeler, LabelOptions
-from worker.loading import windows
+from worker.labeling import Labeler, LabelOptions, Prediction, failed
+from worker.loading import load_ahead
 from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
-from worker.prediction import Prediction
 from worker.retry import fetch_retry
 from worker.windows import WindowSpec
 
 log = logging.getLogger(__name__)
 
-#: Inputs loaded ahead of the model per batch slot: enough to fill batches, bounded in memory.
+#: Inputs loaded ahead of the model per clip a call may hold: enough to fill calls, bounded in
+#: memory.
 _LOAD_AHEAD = 4
 #: Inputs fetched and decoded at once, while the model runs: one per core (two at least), since
 #: each decode's buffers add to the model call's peak memory (bench/memory.py: 4 threads on 2
@@ -38,9 +39,10 @@ _LOAD_THREADS = min(8, max(2, os.cpu_count() or 1))
 
 @dataclass(frozen=True)
 class _Loaded:
-    item: AudioInput
-    clip: Clip | None
-    error: EarmarkError | None
+    """One input after preprocessing: the text its record shows, and its clip or its error."""
+
+    text: str
+    result: Clip | EarmarkError
 
 
 class AudioClassificationPipeline:
@@ -54,9 +56,12 @@ class AudioClassificationPipeline:
         settings: Settings,
         top_k: int | None = None,
         function_to_apply: FunctionChoice = "auto",
+        hooks: PipelineHooks = NO_HOOKS,
     ) -> None:
         self.classifier = classifier
         self.settings = settings
+        #: Told of every clip loaded (worker/hooks.py); the classifier tells its own of calls.
+        self.hooks = hooks
         self.defaults = LabelOptions(
             top_k=settings.top_k if top_k is None else top_k, function=function_to_apply
         )
@@ -88,10 +93,10 @@ class AudioClassificationPipeline:
         single = not isinstance(inputs, list | tuple)
         items = cast(list[AudioInput], [inputs] if single else list(inputs))
         options = self._options(top_k, function_to_apply)
-        predictions = list(self.iter_predictions(items, options=options, batch_size=batch_size))
+        predictions = list(self._predict(items, options=options, batch_size=batch_size))
         if single and predictions[0].error is not None:
             raise predictions[0].error
-        shaped = [_shape(prediction, options.top_k) for prediction in predictions]
+        shaped = [_shape(prediction.record, options.top_k) for prediction in predictions]
         return shaped[0] if single else shaped
 
     def iter_records(
@@ -103,12 +108,11 @@ class AudioClassificationPipeline:
         window: WindowSpec | None = None,
     ) -> Iterator[ResultRecord]:
         """One result record per input, in input order, loading a bounded number ahead."""
-        for prediction in self.iter_predictions(
-            items, options=options, batch_size=batch_size, window=window
-        ):
-            yield prediction.record()
+        predictions = self._predict(items, options=options, batch_size=batch_size, window=window)
+        for prediction in predictions:
+            yield prediction.record
 
-    def iter_predictions(
+    def _predict(
         self,
         items: Iterable[AudioInput],
         *,
@@ -116,20 +120,28 @@ class AudioClassificationPipeline:
         batch_size: int | None = None,
         window: WindowSpec | None = None,
     ) -> Iterator[Prediction]:
-        """One prediction per input, in input order, loading ahead within count and byte bounds
-        (``EARMARK_MAX_INFLIGHT_BYTES`` of decoded audio)."""
+        """One prediction per input, in input order: inputs preprocessed ahead on I/O threads
+        within count and byte bounds (``EARMARK_MAX_INFLIGHT_BYTES`` of decoded audio), then
+        labeled a group at a time (forward, postprocess)."""
         max_batch = batch_size or self.settings.max_batch
         budget = round(self.settings.max_batch_seconds * self.classifier.sampling_rate)
-        labeler = Labeler(self.classifier, options or self.defaults, window, max_batch, budget)
-        for loaded in windows(
+        labeler = Labeler(
+            self.classifier,
+            options or self.defaults,
+            window,
+            max_batch,
+            budget,
+            model=self.model_info,
+        )
+        for group in load_ahead(
             items,
-            self._load,
+            self._preprocess,
             _held_bytes,
             max_items=max_batch * _LOAD_AHEAD,
             max_bytes=self.settings.max_inflight_bytes,
             threads=_LOAD_THREADS,
         ):
-            yield from self._label(loaded, labeler)
+            yield from self._label(group, labeler)
 
     def _options(self, top_k: int | None, function: FunctionChoice | None) -> LabelOptions:
         return LabelOptions(
@@ -137,28 +149,31 @@ class AudioClassificationPipeline:
             function=function or self.defaults.function,
         )
 
-    def _load(self, item: AudioInput) -> _Loaded:
+    def _preprocess(self, item: AudioInput) -> _Loaded:
+        """The input fetched and decoded (on an I/O thread), or why it could not be."""
+        text = describe(item)
         try:
-            return _Loaded(item, self.loader.load(item), None)
+            clip = self.loader.load(item)
         except EarmarkError as e:
-            return _Loaded(item, None, e)
-        except Exception as e:  # a bug or an unmapped error: this input fails, never its batch
-            return _Loaded(item, None, _internal(item, e))
+            return _Loaded(text, e)
+        except Exception as e:  # a bug or an unmapped error: this input fails, never its group
+            return _Loaded(text, _internal(item, e))
+        self.hooks.clip_loaded(clip)
+        return _Loaded(text, clip)
 
-    def _label(self, loaded: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
-        clips = [entry.clip for entry in loaded if entry.clip is not None]
-        outcomes = iter(labeler.label(clips))
-        for entry in loaded:
-            text = describe(entry.item)
-            if entry.clip is not None:
-                yield next(outcomes).predict(text, entry.clip, self.model_info)
+    def _label(self, group: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
+        clips = [(entry.text, entry.result) for entry in group if isinstance(entry.result, Clip)]
+        labeled = iter(labeler.label(clips))
+        for entry in group:
+            if isinstance(entry.result, Clip):
+                yield next(labeled)
             else:
-                yield Prediction(input=text, model=self.model_info, error=entry.error)
+                yield failed(entry.text, self.model_info, entry.result)
 
 
 def _held_bytes(loaded: _Loaded) -> int:
     """The decoded audio a loaded input holds until it is labeled."""
-    return 0 if loaded.clip is None else int(loaded.clip.waveform.nbytes)
+    return int(loaded.result.waveform.nbytes) if isinstance(loaded.result, Clip) else 0
 
 
 def pipeline(
@@ -171,8 +186,10 @@ def pipeline(
     session: SessionOptions | None = None,
     top_k: int | None = None,
     function_to_apply: FunctionChoice = "auto",
+    hooks: PipelineHooks = NO_HOOKS,
 ) -> AudioClassificationPipeline:
-    """Build a warm pipeline: ``pipeline("audio-classification", "Xenova/…", dtype="q8")``."""
+    """Build a warm pipeline: ``pipeline("audio-classification", "Xenova/…", dtype="q8")``;
+    `hooks` are told of its loads and model calls as they happen."""
     if task != "audio-classification":
         raise ValueError(f"earmark runs audio-classification only, not {task!r}")
     started = time.perf_counter()
@@ -183,7 +200,7 @@ def pipeline(
         dtype=dtype or settings.dtype,
     )
     session = session or _session_options(settings)
-    classifier = Classifier(files, session, settings.batching, settings.max_call_mb)
+    classifier = Classifier(files, session, settings.batching, settings.max_call_mb, hooks)
     _log_ready(classifier, started)
     return AudioClassificationPipeline(
         classifier,
@@ -191,6 +208,7 @@ def pipeline(
         settings=settings,
         top_k=top_k,
         function_to_apply=function_to_apply,
+        hooks=hooks,
     )
 
 
@@ -247,10 +265,10 @@ def _internal(item: AudioInput, e: Exception) -> EarmarkError:
     return error
 
 
-def _shape(prediction: Prediction, top_k: int) -> Any:
-    if prediction.error is not None:
-        return {"error": ErrorInfo.from_exception(prediction.error).model_dump()}
-    labels = [label.model_dump() for label in prediction.labels or []]
+def _shape(record: ResultRecord, top_k: int) -> Any:
+    if record.error is not None:
+        return {"error": record.error.model_dump()}
+    labels = [label.model_dump() for label in record.labels or []]
     return labels[0] if top_k == 1 and labels else labels
 
 

@@ -47,8 +47,8 @@ def create_worker(settings: Settings, *, processes: int = 1, node_name: str) -> 
     app.conf.update(
         task_acks_late=True,  # a message is acknowledged only once its record is written
         task_reject_on_worker_lost=True,
-        # celery-batches holds unacknowledged messages while a batch fills: prefetch must
-        # exceed a full batch or batches only ever flush on the timer.
+        # celery-batches holds unacknowledged messages while a micro-batch fills: prefetch must
+        # exceed a full one or micro-batches only ever flush on the timer.
         worker_prefetch_multiplier=max(4, settings.max_batch * 2),
         worker_proc_alive_timeout=PROCESS_START_TIMEOUT_S,
         worker_hijack_root_logger=False,
@@ -97,7 +97,7 @@ def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
         tag = getattr(getattr(request, "message", None), "delivery_tag", None)
         if tag is not None and getattr(sender, "app", app) is app:
             runtime.heartbeat.hold(str(tag))
-            # Celery announces the requests it runs one by one itself; not a batch's.
+            # Celery announces the requests it runs one by one itself; not a micro-batch's.
             if isinstance(getattr(request, "task", None), AckedBatches):
                 events.received(request)
 

@@ -2,7 +2,7 @@
 
 Celery sends ``task-received``, ``task-started`` and ``task-succeeded``/``task-failed`` for a
 task it runs request by request (the bulk ``earmark.classify_chunk``). celery-batches sends none
-for the requests it gathers into a batch, so Flower and ``celery events`` never saw an
+for the requests it gathers into a micro-batch, so Flower and ``celery events`` never saw an
 interactive job; :class:`worker.service.acked_batches.AckedBatches` sends them here instead, per
 job, with the same fields Celery's own strategy and request send. Events go out only when the
 worker runs with task events on (``earmark worker`` does unless ``--without-events``); Celery's
@@ -34,7 +34,7 @@ def received(request: Request) -> None:
 
 
 def started(requests: Collection[Request], pid: int, time_accepted: float) -> None:
-    """``task-started`` for every job of a batch a pool process (`pid`) has accepted."""
+    """``task-started`` for every job of a micro-batch a pool process (`pid`) has accepted."""
     # time_accepted is the pool's monotonic clock; events carry wall-clock times.
     start = time.time() - (time.monotonic() - time_accepted)
     for request in requests:
@@ -44,7 +44,7 @@ def started(requests: Collection[Request], pid: int, time_accepted: float) -> No
 
 
 def succeeded(requests: Collection[Request], result: Any) -> None:
-    """``task-succeeded`` for every job of a batch whose records are all written."""
+    """``task-succeeded`` for every job of a micro-batch whose records are all written."""
     now = time.time()
     for request in requests:
         runtime = now - request.time_start if request.time_start else 0.0
@@ -52,6 +52,6 @@ def succeeded(requests: Collection[Request], result: Any) -> None:
 
 
 def failed(requests: Collection[Request], reason: str) -> None:
-    """``task-failed`` for every job of a batch that failed whole (it goes back on its queue)."""
+    """``task-failed`` for every job of a micro-batch that failed whole (back on its queue)."""
     for request in requests:
         request.send_event("task-failed", exception=reason, traceback="")

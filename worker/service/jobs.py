@@ -1,10 +1,11 @@
 """Jobs to records: classify a micro-batch or a chunk, then write each record exactly once.
 
-A job delivered for the first time runs in its batch. A job delivered again (its worker died,
-or its batch failed) is a suspect: it runs alone, its attempt counted just before it starts and
-its record written just after, so that a crash is charged to the job that caused it; jobs
-already finished are not run again. A suspect started more than ``max_attempts`` times gets a
-``worker_crashed`` record and goes to the dead-letter list instead of running.
+A job delivered for the first time runs in its micro-batch or chunk. A job delivered again (its
+worker died, or its micro-batch failed) is a suspect: it runs alone, its attempt counted just
+before it starts and its record written just after, so that a crash is charged to the job that
+caused it; jobs already finished are not run again. A suspect started more than
+``max_attempts`` times gets a ``worker_crashed`` record and goes to the dead-letter list instead
+of running.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from dataclasses import dataclass
 
 from producer.errors import WorkerCrashed
 from producer.messages import Chunk, Job
-from producer.records import ResultRecord
+from producer.records import ErrorInfo, ResultRecord, Timings
 from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState
 from producer.stores import ResultsStore
 from worker.labeling import LabelOptions
 from worker.pipeline import AudioClassificationPipeline
-from worker.prediction import Prediction
 from worker.retry import STORE_RETRY, RetryPolicy
 from worker.service.metrics import Metrics
 
@@ -69,7 +69,7 @@ class JobRunner:
 
     def _run(self, jobs: Sequence[Job], write_fresh: Writer) -> None:
         # A message published twice (a sweeper's resend, a producer's retry) can bring one job
-        # twice into a batch: it is one job, started and judged once.
+        # twice into a micro-batch: it is one job, started and judged once.
         jobs = list({job.job_id: job for job in jobs}.values())
         finished = self.state.ledger.finished_among([job.job_id for job in jobs])
         pending = [job for job in jobs if job.job_id not in finished]
@@ -89,8 +89,13 @@ class JobRunner:
             return
         crashes = attempt - 1
         error = WorkerCrashed(f"the worker died {crashes} times while classifying this input")
-        crashed = Prediction(input=job.ref, model=self.pipeline.model_info, error=error)
-        # The record first: if writing it fails, the batch comes back and the job is judged
+        crashed = ResultRecord(
+            input=job.ref,
+            status="error",
+            error=ErrorInfo.from_exception(error),
+            model=self.pipeline.model_info,
+        )
+        # The record first: if writing it fails, the micro-batch comes back and the job is judged
         # again; the dead-letter list takes it once whatever happens (an atomic guard).
         self._finish([self._record(job, crashed, time.time())], self._put_each)
         if self.retry.call(lambda: self.state.dead_letters.push(job, WorkerCrashed.code, crashes)):
@@ -124,17 +129,36 @@ class JobRunner:
 
     def _classify(self, jobs: Sequence[Job]) -> list[ResultRecord]:
         started = time.time()
-        # All labels once, cut per job: jobs in one batch may ask for different top_k.
+        # All labels once, cut per job: jobs in one micro-batch may ask for different top_k.
         options = LabelOptions(top_k=0, function=self.pipeline.defaults.function)
-        predictions = self.pipeline.iter_predictions([job.ref for job in jobs], options=options)
-        records = [self._record(job, p, started) for job, p in zip(jobs, predictions, strict=True)]
+        labeled = self.pipeline.iter_records([job.ref for job in jobs], options=options)
+        records = [self._record(job, r, started) for job, r in zip(jobs, labeled, strict=True)]
         if self.metrics is not None:
             self.metrics.inflight.clear()  # every clip loaded has been through the model
         return records
 
-    def _record(self, job: Job, prediction: Prediction, started: float) -> ResultRecord:
+    def _record(self, job: Job, record: ResultRecord, started: float) -> ResultRecord:
+        """The pipeline's record of the job's input, made the job's: its ``top_k`` best labels
+        (0: all), its ids, meta and time queued (to `started`), and this worker's name."""
         top_k = self.pipeline.defaults.top_k if job.top_k is None else job.top_k
-        return prediction.record(top_k=top_k, job=job, worker=self.worker, started=started)
+        labels = record.labels if record.labels is None or top_k == 0 else record.labels[:top_k]
+        queued_s = round(max(0.0, started - job.enqueued_at), 6)
+        timings = Timings(**{**record.timings.model_dump(), "queued_s": queued_s})
+        # Made anew, never model_copy(update=…): the job's own fields (its ref above all) pass
+        # the record's checks and redaction; the pipeline's parts are kept as they are.
+        kept = {name: value for name, value in record if name != "finished_at"}
+        return ResultRecord.model_validate(
+            {
+                **kept,
+                "job_id": job.job_id,
+                "batch_id": job.batch_id,
+                "input": job.ref,
+                "labels": labels,
+                "timings": timings,
+                "worker": self.worker,
+                "meta": job.meta,
+            }
+        )
 
 
 def _batch(records: Sequence[ResultRecord]) -> dict[str, str]:

@@ -2,7 +2,12 @@
 
 Pool processes write their values into files of a folder the parent made before the fork
 (worker/service/metrics_values.py); the parent's endpoint (worker/service/metrics_server.py)
-adds them up at each scrape, together with the gauges read from the broker then.
+adds them up at each scrape, together with the gauges read from the broker then. A process's
+:class:`Metrics` are its pipeline's hooks (worker/hooks.py): the pipeline tells them of every
+clip it decodes and every model call it makes; the job runner tells them of every record it
+writes. The records already carry the per-job stages (queued, fetch, decode); the hooks add what
+only a model call knows: its clips, its feature and inference seconds, and the decoded bytes
+held until then.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
 from producer.records import ResultRecord
+from worker.inputs import Clip
 
 #: Stages timed per job from its record's timings.
 RECORD_STAGES: Final = ("queued", "fetch", "decode")
@@ -26,7 +33,8 @@ STAGE_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 
 class Metrics:
-    """What one pool process counts and times; every value lands in the shared folder."""
+    """What one pool process counts and times; every value lands in the shared folder. Its
+    pipeline's hooks (a :class:`worker.hooks.PipelineHooks`)."""
 
     def __init__(self) -> None:
         # registry=None: the parent's endpoint reads the files, not an in-process registry.
@@ -77,7 +85,16 @@ class Metrics:
         """Observe one write of records to the results store."""
         self._stages["store"].observe(seconds)
 
-    def model_call(self, clips: int, features_s: float, infer_s: float) -> None:
+    def clip_loaded(self, clip: Clip) -> None:
+        """A decoded clip is held ahead of the model (on an I/O thread)."""
+        self.inflight.add(int(clip.waveform.nbytes))
+
+    def features_made(self, waveforms: Sequence[np.ndarray], seconds: float) -> None:
+        """The waveforms went into a model call: no longer held ahead of the model (their
+        seconds are observed with the call's, once it returns)."""
+        self.inflight.drop(sum(int(waveform.nbytes) for waveform in waveforms))
+
+    def model_called(self, clips: int, features_s: float, infer_s: float) -> None:
         """Observe one model call: its clips, and its feature and inference seconds."""
         self.batch_size.observe(clips)
         self._stages["features"].observe(features_s)
@@ -109,7 +126,7 @@ class InflightBytes:
             self._gauge.set(self._held)
 
     def clear(self) -> None:
-        """Nothing is held: a batch or chunk is over."""
+        """Nothing is held: a micro-batch or chunk is over."""
         with self._lock:
             self._held = 0
             self._gauge.set(0)

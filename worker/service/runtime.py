@@ -18,9 +18,9 @@ from producer.settings import Settings
 from producer.state.redis import connect
 from producer.state.shared import SharedState, open_state
 from producer.stores import open_store
+from worker.hooks import NO_HOOKS
 from worker.pipeline import pipeline
 from worker.service.heartbeat import Heartbeat
-from worker.service.instruments import instrument
 from worker.service.jobs import JobRunner
 from worker.service.metrics import Metrics
 from worker.service.metrics_values import use_folder
@@ -178,14 +178,13 @@ def build_runner(
     settings: Settings, state: SharedState, node_name: str, metrics: Metrics | None = None
 ) -> JobRunner:
     """A runner for these settings: a warm pipeline, the results store and the shared state;
-    metered into `metrics` when given."""
+    metered into `metrics` when given (the pipeline's hooks, and the runner's writes)."""
     started = time.perf_counter()
-    classify = pipeline(settings=settings)
+    classify = pipeline(settings=settings, hooks=NO_HOOKS if metrics is None else metrics)
     load_s = time.perf_counter() - started
     store = open_store(settings.results_url, ttl_s=settings.result_ttl_s)
     info = classify.model_info
     log.info("earmark: %s (%s) loaded in process %d", info.id, info.dtype, os.getpid())
     if metrics is not None:
         metrics.model_loaded(load_s)
-        instrument(classify, metrics)
     return JobRunner(classify, store, state, worker=node_name, metrics=metrics)
