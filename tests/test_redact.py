@@ -144,6 +144,7 @@ url_shaped = st.lists(
 ).map("".join)  # fmt: skip
 
 
+@pytest.mark.slow
 @settings(max_examples=1000)
 @given(st.text() | url_shaped)
 @example("A://;PASS:0#")  # the field rule masks the "port"; the mask must not read as a password

@@ -89,6 +89,7 @@ _REF_SHAPED = st.builds(
 )  # fmt: skip
 
 
+@pytest.mark.slow
 @settings(max_examples=2000)
 @given(st.text(max_size=300) | _REF_SHAPED)
 def test_any_text_parses_or_raises_invalid_reference(text: str) -> None:
