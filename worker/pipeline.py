@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 #: memory.
 _LOAD_AHEAD = 4
 #: Inputs fetched and decoded at once, while the model runs: one per core (two at least), since
-#: each decode's buffers add to the model call's peak memory (bench/memory.py: 4 threads on 2
-#: cores cost 13 MB of peak and no clips/s).
+#: each decode's buffers add to the model call's peak memory (`python -m bench.memory`; the
+#: figures are in bench/README.md).
 _LOAD_THREADS = min(8, max(2, os.cpu_count() or 1))
 
 

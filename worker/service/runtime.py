@@ -51,15 +51,15 @@ class MallocOption:
         return self.given(settings) is not None or any(t.startswith(prefix) for t in tunables)
 
 
-#: The worker's malloc, each measured on the memory bench (bench/README.md):
+#: The worker's malloc, each measured by `python -m bench.memory` (figures in bench/README.md,
+#: "Figures behind constants in the code"):
 MALLOC_OPTIONS = (
     # at most 2 arenas: glibc makes one a thread, up to 8 a core, and the freed buffers of
-    # decodes on I/O threads then stay resident in arenas of their own (9-19 MB of the peak);
+    # decodes on I/O threads then stay resident in arenas of their own;
     MallocOption(-8, "MALLOC_ARENA_MAX", "arena_max", 2, lambda s: s.malloc_arena_max),
     # blocks from 128 KiB up always get pages of their own, handed back when freed. glibc starts
     # there but raises the threshold to each such block freed (up to 32 MiB), and from then on
-    # waveforms and features come from the heap, whose holes stay resident: about 25 MB of the
-    # peak and 25-60 MB of a process after the run, at no cost in clips/s.
+    # waveforms and features come from the heap, whose holes stay resident, at no cost in clips/s.
     MallocOption(
         -3,
         "MALLOC_MMAP_THRESHOLD_",
