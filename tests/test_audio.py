@@ -40,7 +40,7 @@ from tests.corpus import (
 )
 from worker.audio import DecodedAudio, decode_array, decode_file
 from worker.audio.arrays import mono_gains, to_mono
-from worker.audio.sinc import sinc_kernel, sinc_resample
+from worker.audio.sinc import MAX_KERNEL_VALUES, kernel_values, sinc_kernel, sinc_resample
 
 SQRT1_2 = math.sqrt(0.5)
 #: Largest difference allowed between our mono mix and libswresample's: float32 rounding only.
@@ -243,8 +243,10 @@ def test_implausible_headers_are_refused(rate: int, channels: int, error: type[E
         ({"array": np.zeros((0,), np.float32), "sampling_rate": 16_000}, DecodeFailed),
         ({"array": np.zeros(100, np.float32), "sampling_rate": 16_000.0}, InvalidReference),
         ({"sampling_rate": 16_000}, InvalidReference),
+        # 44,101 and 16,000 share no divisor: torchaudio's kernel would take 2.8 GB
+        ({"array": np.zeros(4_410, np.float32), "sampling_rate": 44_101}, DecodeFailed),
     ],
-    ids=["rate", "channels", "duration", "empty", "float_rate", "no_array"],
+    ids=["rate", "channels", "duration", "empty", "float_rate", "no_array", "coprime_rate"],
 )
 def test_arrays_are_held_to_the_files_bounds(item: dict[str, Any], error: type[Exception]) -> None:
     """Given an array input, the same rate, channel and duration bounds as a file's apply."""
@@ -317,3 +319,9 @@ def test_pyav_is_imported_on_the_first_file_not_at_start_up() -> None:
     """Given a fresh interpreter, loading the pipeline's modules leaves PyAV (~17 MB) unloaded."""
     code = "import sys, worker.pipeline, worker.inputs, worker.audio; sys.exit('av' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("rate", [8_000, 11_025, 22_050, 24_000, 32_000, 44_100, 48_000, 96_000])
+def test_every_usual_rates_kernel_is_far_under_the_cap(rate: int) -> None:
+    """The kernel cap refuses only rate pairs with a tiny common divisor, never a usual rate."""
+    assert kernel_values(rate, 16_000) * 50 < MAX_KERNEL_VALUES

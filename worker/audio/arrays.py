@@ -51,7 +51,10 @@ def decode_array(
         raise DecodeFailed("array holds NaN or infinite samples")
     if frames / rate > max_seconds:
         raise TooLarge(f"audio is longer than {max_seconds:g} s")
-    waveform = sinc_resample(to_mono(array), rate, target_rate)
+    try:
+        waveform = sinc_resample(to_mono(array), rate, target_rate)
+    except ValueError as e:  # a rate pair whose kernel would exhaust memory
+        raise DecodeFailed(str(e)) from e
     return DecodedAudio(waveform, rate, channels, frames / rate)
 
 

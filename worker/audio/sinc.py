@@ -18,6 +18,18 @@ LOWPASS_FILTER_WIDTH = 6
 ROLLOFF = 0.99
 #: Output frames computed per step: bounds the strided copy a long clip would need at once.
 _FRAMES_PER_STEP = 8_192
+#: Most values in one kernel (16 Mi float32, 64 MiB; building it takes a few times that). Rates
+#: with a small common divisor make huge kernels (44,101 Hz to 16 kHz: 706 M values, 2.8 GB,
+#: as in torchaudio); every usual rate's kernel holds under 300 k.
+MAX_KERNEL_VALUES = 16 * 1024 * 1024
+
+
+def kernel_values(orig_sr: int, target_sr: int) -> int:
+    """How many values the kernel resampling `orig_sr` to `target_sr` holds."""
+    gcd = math.gcd(orig_sr, target_sr)
+    orig, new = orig_sr // gcd, target_sr // gcd
+    width = math.ceil(LOWPASS_FILTER_WIDTH * orig / (min(orig, new) * ROLLOFF))
+    return new * (2 * width + orig)
 
 
 def sinc_kernel(orig: int, new: int) -> tuple[np.ndarray, int]:
@@ -40,6 +52,12 @@ def sinc_resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndar
     """Resample 1-D float32 audio as ``torchaudio.functional.resample(x, orig_sr, target_sr)``."""
     if orig_sr <= 0 or target_sr <= 0:
         raise ValueError(f"sample rates must be positive, got {orig_sr} and {target_sr}")
+    if kernel_values(orig_sr, target_sr) > MAX_KERNEL_VALUES:
+        raise ValueError(
+            f"resampling {orig_sr} Hz to {target_sr} Hz needs a kernel of "
+            f"{kernel_values(orig_sr, target_sr) * 4 / 2**20:,.0f} MiB: the two rates share "
+            "too small a divisor; resample the array to a usual rate first"
+        )
     x = np.ascontiguousarray(waveform, np.float32)
     if orig_sr == target_sr:
         return x
