@@ -35,18 +35,19 @@ class RetryPolicy:
         sleep: Callable[[float], None] = time.sleep,
         *,
         deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> T:
         """Run ``action``; retry it on :class:`RetryableError`, re-raising the last one.
 
-        With a `deadline` (a ``time.monotonic()`` value), no try starts after it: the last error
-        is raised instead of sleeping past it.
+        With a `deadline` (a `clock` value, ``time.monotonic()`` unless given), no retry is
+        scheduled to start after it: the last error is raised instead of sleeping past it.
         """
         for retry in range(self.attempts - 1):
             try:
                 return action()
             except RetryableError:
                 pause = self.delay(retry)
-                if deadline is not None and time.monotonic() + pause >= deadline:
+                if deadline is not None and clock() + pause >= deadline:
                     raise
                 sleep(pause)
         return action()
