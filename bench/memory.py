@@ -1,17 +1,19 @@
 """A worker's memory over a run of mixed-length audio, one worker per configuration.
 
-Each configuration runs one ``earmark worker --concurrency 1`` (a real process, a private
-Redis) on the wide model of `scripts/wide_model.py` (wav2vec2's 512-channel front end, 17 MB,
-masked so that mixed lengths share padded calls), queues the same clips (0.3-12 s; 8, 16,
-22.05, 44.1 and 48 kHz; mono and stereo WAV) as bulk chunks, and reads its pool process's
-resident memory while the run goes: after the model loaded, its peak (``VmHWM``), at each
-tenth of the run (printed as it is taken, so a long run shows its curve) and at the end; the
-growth is from the first reading to the end. The first configuration is how earmark ran before
-the memory bounds (no seconds budget, ONNX Runtime's arena kept, no byte bound ahead); its
-clips/s is the baseline of the ratios. A long run (``--clips 10000``: job 1,000 to job 10,000)
-cycles through ``--distinct`` written clips rather than writing them all.
+Each configuration runs one ``earmark worker`` (``--concurrency 1`` unless told; a real
+process, a private Redis) on the wide model of `scripts/wide_model.py` (wav2vec2's 512-channel
+front end, 17 MB, masked so that mixed lengths share padded calls), queues the same clips
+(0.3-12 s; 8, 16, 22.05, 44.1 and 48 kHz; mono and stereo WAV) as bulk chunks, and reads its
+pool process's resident memory (the largest one's, with several) while the run goes: after the
+model loaded, its peak (``VmHWM``), at each tenth of the run (printed as it is taken, so a long
+run shows its curve) and at the end; the growth is from the first reading to the end. The
+first configuration is how earmark ran before the memory bounds (no seconds budget, ONNX
+Runtime's arena kept, no byte bound ahead); its clips/s is the baseline of the ratios. A long
+run (``--clips 10000``: job 1,000 to job 10,000) cycles through ``--distinct`` written clips
+rather than writing them all.
 
     python -m bench.memory [--clips 300] [--distinct 1000] [--seed 7] [--only 1 2]
+                           [--concurrency 1] [--per-clip-s 0.5]
 """
 
 from __future__ import annotations
@@ -94,15 +96,28 @@ def write_mix(folder: Path, count: int, seed: int) -> list[str]:
     return paths
 
 
-def pool_process(worker: psutil.Process) -> psutil.Process:
-    """The worker's one pool child (concurrency 1)."""
+@dataclass(frozen=True)
+class Run:
+    """How each configuration's worker runs: its pool size and the time it may take."""
+
+    concurrency: int = 1
+    per_clip_s: float = RUN_TIMEOUT_PER_CLIP_S
+
+
+def pool_processes(worker: psutil.Process, count: int) -> list[psutil.Process]:
+    """The worker's `count` pool children, once all are up."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        children = worker.children(recursive=True)
-        if children:
-            return children[0]
+        children: list[psutil.Process] = worker.children(recursive=True)
+        if len(children) >= count:
+            return children
         time.sleep(0.1)
-    raise RuntimeError("the worker has no pool process")
+    raise RuntimeError(f"the worker has fewer than {count} pool processes")
+
+
+def pool_mb(pool: list[psutil.Process]) -> float:
+    """The resident memory of the largest pool process, in MB."""
+    return max(float(p.memory_info().rss) for p in pool) / 1e6
 
 
 def whole_mb(worker: psutil.Process) -> float:
@@ -119,7 +134,9 @@ def high_water_mb(process: psutil.Process) -> float:
     return float(process.memory_info().rss) / 1e6
 
 
-def measure(name: str, changes: dict[str, str], clips: list[str], workdir: Path) -> Memory:
+def measure(
+    name: str, changes: dict[str, str], clips: list[str], workdir: Path, run: Run
+) -> Memory:
     """Run one configuration on a fresh worker and Redis; its figures."""
     with running_redis(workdir) as redis:
         env = {
@@ -130,13 +147,13 @@ def measure(name: str, changes: dict[str, str], clips: list[str], workdir: Path)
             "EARMARK_LOCAL_ROOTS": str(Path(clips[0]).parent),
             **changes,
         }
-        worker = start_worker(env, workdir / "worker.log", "--concurrency", "1")
+        worker = start_worker(env, workdir / "worker.log", "--concurrency", str(run.concurrency))
         try:
             worker.wait_ready()
             parent = psutil.Process(worker.process.pid)
-            child = pool_process(parent)
-            loaded = child.memory_info().rss / 1e6
-            return _run(name, env, clips, (parent, child), loaded)
+            pool = pool_processes(parent, run.concurrency)
+            loaded = pool_mb(pool)
+            return _run(name, env, clips, (parent, pool), loaded, run.per_clip_s)
         finally:
             worker.stop()
 
@@ -145,21 +162,22 @@ def _run(
     name: str,
     env: dict[str, str],
     clips: list[str],
-    processes: tuple[psutil.Process, psutil.Process],
+    processes: tuple[psutil.Process, list[psutil.Process]],
     loaded: float,
+    per_clip_s: float,
 ) -> Memory:
     client = Client(
         Settings(broker_url=env["EARMARK_BROKER_URL"], results_url=env["EARMARK_RESULTS_URL"])
     )
     done = threading.Event()
-    parent, child = processes
+    parent, pool = processes
     tenths: list[tuple[float, float]] = []  # (pool process, whole worker)
     started = time.monotonic()
     batch_id = client.submit_many(clips, bulk=True).batch_id
     reading = (client, batch_id, len(clips), processes, name)
     watcher = threading.Thread(target=_read_tenths, args=(*reading, done, tenths), daemon=True)
     watcher.start()
-    timeout = max(RUN_TIMEOUT_S, RUN_TIMEOUT_PER_CLIP_S * len(clips))
+    timeout = max(RUN_TIMEOUT_S, per_clip_s * len(clips))
     records = list(client.iter_results(batch_id, wait=True, timeout=timeout))
     elapsed = time.monotonic() - started
     done.set()
@@ -167,17 +185,18 @@ def _run(
     failed = [r for r in records if r.status != "ok"]
     if len(records) != len(clips) or failed:
         raise RuntimeError(f"{name}: {len(records)} records, {len(failed)} failed: {failed[:1]}")
-    end = (child.memory_info().rss / 1e6, whole_mb(parent))
+    end = (pool_mb(pool), whole_mb(parent))
     first = (tenths or [end])[0]
     rate = len(clips) / elapsed
-    return Memory(name, loaded, high_water_mb(child), first[0], end[0], rate, first[1], end[1])
+    peak = max(high_water_mb(p) for p in pool)
+    return Memory(name, loaded, peak, first[0], end[0], rate, first[1], end[1])
 
 
 def _read_tenths(
     client: Client,
     batch_id: str,
     total: int,
-    processes: tuple[psutil.Process, psutil.Process],
+    processes: tuple[psutil.Process, list[psutil.Process]],
     name: str,
     done: threading.Event,
     tenths: list[tuple[float, float]],
@@ -186,15 +205,15 @@ def _read_tenths(
 
     Bulk progress comes a chunk (256 jobs) at a time: one reading per tenth crossed, and one
     only where a chunk crosses several."""
-    parent, child = processes
+    parent, pool = processes
     crossed = 0
     while not done.wait(SAMPLE_S) and crossed < 9:
         jobs = client.status(batch_id).done
         if jobs * 10 // total > crossed:
             crossed = min(9, jobs * 10 // total)
-            tenths.append((child.memory_info().rss / 1e6, whole_mb(parent)))
-            pool, whole = tenths[-1]
-            print(f"  {name}: job {jobs:,}: {pool:.0f} MB, whole worker {whole:.0f} MB", flush=True)
+            tenths.append((pool_mb(pool), whole_mb(parent)))
+            largest, whole = tenths[-1]
+            print(f"  {name}: job {jobs:,}: {largest:.0f} MB, whole {whole:.0f} MB", flush=True)
 
 
 def report(results: list[Memory], model_mb: float) -> None:
@@ -223,7 +242,12 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=1000, help="clips written, cycled")
     parser.add_argument("--seed", type=int, default=7, help="seed of the mix")
     parser.add_argument("--only", type=int, nargs="*", help="configuration numbers to run")
+    parser.add_argument("--concurrency", type=int, default=1, help="pool processes a worker")
+    parser.add_argument(
+        "--per-clip-s", type=float, default=RUN_TIMEOUT_PER_CLIP_S, help="time a clip"
+    )
     args = parser.parse_args()
+    run = Run(args.concurrency, args.per_clip_s)
     with tempfile.TemporaryDirectory(prefix="earmark-bench-memory-") as scratch:
         root = Path(scratch)
         make_wide_model(root / "wide")
@@ -234,7 +258,7 @@ def main() -> None:
         results = []
         for n, (name, changes) in enumerate(chosen):
             (root / f"run{n}").mkdir()
-            results.append(measure(name, changes, clips, root / f"run{n}"))
+            results.append(measure(name, changes, clips, root / f"run{n}", run))
         report(results, (root / "wide" / "onnx" / "model.onnx").stat().st_size / 1e6)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import psutil
 import pytest
 
-from bench.memory import measure, write_mix
+from bench.memory import Run, measure, write_mix
 from producer.settings import Settings
 from scripts.wide_model import make_wide_model
 from worker.hub import resolve_model
@@ -46,7 +46,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_pool_process_stays_within_the_goal_on_mixed_lengths(workdir: Path) -> None:
     clips = write_mix(workdir / "clips", CLIPS, seed=3)
     (workdir / "run").mkdir()
-    memory = measure("default", {}, clips, workdir / "run")
+    memory = measure("default", {}, clips, workdir / "run", Run())
     model_mb = (workdir / "wide" / "onnx" / "model.onnx").stat().st_size / 1e6
     assert memory.peak_mb <= 1.5 * model_mb + 360, memory
     assert memory.end_mb <= memory.peak_mb
