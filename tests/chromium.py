@@ -11,10 +11,8 @@ import base64
 import fcntl
 import json
 import os
-import struct
 import subprocess
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,41 +152,3 @@ class _Session:
         message, _, self.buffer = self.buffer.partition(b"\0")
         parsed: dict[str, Any] = json.loads(message)
         return parsed
-
-
-def png_pixels(png: bytes) -> tuple[int, int, list[bytes]]:
-    """Width, height and the RGB(A) rows of an 8-bit, non-interlaced PNG (what Chromium writes)."""
-    width, height, depth, kind = struct.unpack(">IIBB", png[16:26])
-    if depth != 8 or kind not in (2, 6):
-        raise ValueError(f"unexpected PNG: depth {depth}, colour type {kind}")
-    chunks, at = [], 8
-    while at < len(png):
-        (size,), name = struct.unpack(">I", png[at : at + 4]), png[at + 4 : at + 8]
-        if name == b"IDAT":
-            chunks.append(png[at + 8 : at + 8 + size])
-        at += size + 12
-    raw, step = zlib.decompress(b"".join(chunks)), 3 if kind == 2 else 4
-    rows, previous, stride = [], bytes(width * step), width * step
-    for y in range(height):
-        line = raw[y * (stride + 1) : (y + 1) * (stride + 1)]
-        previous = _unfilter(line[0], bytearray(line[1:]), previous, step)
-        rows.append(previous)
-    return width, height, rows
-
-
-def _unfilter(kind: int, row: bytearray, up: bytes, step: int) -> bytes:
-    for i in range(len(row)):
-        left = row[i - step] if i >= step else 0
-        corner = up[i - step] if i >= step else 0
-        if kind == 1:
-            row[i] = (row[i] + left) & 0xFF
-        elif kind == 2:
-            row[i] = (row[i] + up[i]) & 0xFF
-        elif kind == 3:
-            row[i] = (row[i] + (left + up[i]) // 2) & 0xFF
-        elif kind == 4:
-            p = left + up[i] - corner
-            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - corner)
-            near = left if pa <= pb and pa <= pc else up[i] if pb <= pc else corner
-            row[i] = (row[i] + near) & 0xFF
-    return bytes(row)

@@ -2,9 +2,10 @@
 
 :class:`Summary` takes records one at a time (``add``) and keeps only counters and sketches:
 label and error-code counts (capped), a fixed score histogram, one quantile sketch per timing,
-and a completions time series. Memory depends on the number of distinct labels and codes, never
-on the number of records; :meth:`Summary.data` is the report as JSON-ready data, and
-:func:`build` streams a batch from its results store into it.
+a completions time series, and the few references a reader looks for (failed, lowest top-1
+scores, slowest fetches: :data:`LIST_LENGTH` of each). Memory depends on the number of distinct
+labels and codes, never on the number of records; :meth:`Summary.data` is the report as
+JSON-ready data, and :func:`build` streams a batch from its results store into it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from producer.records import ResultRecord
-from producer.report.sketch import RELATIVE_ERROR, QuantileSketch, TimeSeries
+from producer.report.sketch import RELATIVE_ERROR, Lowest, QuantileSketch, TimeSeries
 from producer.state.ledger import BatchStatus
 from producer.stores.base import ResultsStore
 
@@ -30,6 +31,10 @@ MAX_NAMES = 1000
 OTHER = "(other)"
 #: Example failures kept per error code.
 EXAMPLES = 3
+#: References in each list (failed, lowest top-1 scores, slowest fetches).
+LIST_LENGTH = 20
+#: Most bars of the completions chart: a round bucket width is chosen to need no more.
+COMPLETION_BARS = 60
 #: How the percentiles are computed, for the reader of the report.
 PERCENTILES = (
     f"nearest-rank, from a DDSketch with {RELATIVE_ERROR:.0%} relative error"
@@ -50,19 +55,30 @@ class Summary:
         self.score_bins = [0] * SCORE_BINS
         self.timings = {name: QuantileSketch() for name in TIMINGS}
         self.completions = TimeSeries()
+        self.lists: dict[str, Lowest[dict[str, Any]]] = {
+            name: Lowest(LIST_LENGTH) for name in ("failed", "lowest_scores", "slowest_fetches")
+        }
         self.first_enqueued: float | None = None
         self.last_finished: float | None = None
 
     def add(self, record: ResultRecord) -> None:
         """Count one record."""
         self.statuses[record.status] += 1
+        index, shown = _job_index(record.job_id), {"job_id": record.job_id, "input": record.input}
         if record.labels:
             top = max(record.labels, key=lambda label: label.score)
             _count(self.labels, top.label)
             self.scores.add(top.score)
             self.score_bins[min(SCORE_BINS - 1, max(0, math.floor(top.score * SCORE_BINS)))] += 1
+            entry = {**shown, "label": top.label, "score": top.score}
+            self.lists["lowest_scores"].add((top.score, index), entry)
         if record.error is not None:
             self._add_error(record)
+            error = {"code": record.error.code, "message": record.error.message}
+            self.lists["failed"].add((index,), {**shown, **error})
+        if record.timings.fetch_s is not None:
+            fetch = {**shown, "fetch_s": record.timings.fetch_s}
+            self.lists["slowest_fetches"].add((-record.timings.fetch_s, index), fetch)
         self._add_times(record)
 
     def _add_error(self, record: ResultRecord) -> None:
@@ -95,7 +111,7 @@ class Summary:
     def data(self, status: BatchStatus | None = None) -> dict[str, Any]:
         """The report as JSON-ready data; `status` adds the ledger's counters when known."""
         records = sum(self.statuses.values())
-        start, counts = self.completions.buckets()
+        start, width, counts = self.completions.buckets(COMPLETION_BARS)
         return {
             "batch_id": self.batch_id,
             "totals": {
@@ -117,10 +133,14 @@ class Summary:
             "timings": {name: sketch.summary() for name, sketch in self.timings.items()},
             "completions": {
                 "start": _iso(start) if counts else None,
-                "bucket_s": self.completions.width,
+                "bucket_s": width,
                 "counts": counts,
             },
             "percentiles": PERCENTILES,
+            **{
+                name: {"count": kept.seen, "items": kept.entries()}
+                for name, kept in self.lists.items()
+            },
         }
 
     def _throughput(self, records: int) -> dict[str, Any]:
@@ -150,6 +170,12 @@ def _count(counter: Counter[str], name: str) -> str:
         name = OTHER
     counter[name] += 1
     return name
+
+
+def _job_index(job_id: str | None) -> float:
+    """A job's index in its batch (``batch:index``), for a stable order; infinity if none."""
+    index = (job_id or "").rpartition(":")[2]
+    return int(index) if index.isdigit() else math.inf
 
 
 @lru_cache(maxsize=4096)
