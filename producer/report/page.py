@@ -24,14 +24,14 @@ MIN_SLOTS = 12
 MAX_TICKS = 7
 
 _STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 900px; color: #222;
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1000px; color: #222;
   padding: 0 1em; }
 h1 { font-size: 1.4em; margin-bottom: .2em; } h2 { font-size: 1.15em; margin: 1.6em 0 .4em;
   border-bottom: 1px solid #ddd; } h3 { font-size: 1em; margin: 1em 0 .3em; }
 table { border-collapse: collapse; } td, th { padding: 1px 10px; text-align: right;
   vertical-align: top; } td:first-child, th:first-child { text-align: left; padding-left: 0; }
 table.refs { width: 100%; } table.refs td, table.refs th { text-align: left; }
-table.refs td.ref { width: 44%; } table.refs .num { text-align: right; }
+table.refs td.ref { width: 40%; } table.refs .num { text-align: right; }
 table.refs td.num, table.refs td.code { white-space: nowrap; }
 table.refs tr:nth-child(even) td { background: #f6f7f9; } td.job { white-space: nowrap; }
 code { font-size: 12px; overflow-wrap: anywhere; } .job code { color: #666; }
@@ -172,7 +172,7 @@ def _completions(completions: dict[str, Any]) -> str:
     items = [(f"+{human.duration(i * width)}", count) for i, count in enumerate(counts)]
     title = f"records finished per {human.duration(width)}"
     end = human.between(completions["start"], _later(completions["start"], len(counts) * width))
-    said = f"{human.count(sum(counts))} records finished {end}."
+    said = f"Each bar counts the records that finished in its {human.duration(width)}, {end}."
     return column_chart("chart-completions", title, items, axes) + f'<p class="muted">{said}</p>'
 
 
