@@ -303,3 +303,12 @@ def test_chromium_shows_a_hostile_reference_as_text(tmp_path: Path) -> None:
     assert seen["title"] == f"earmark report {BATCH}"
     assert seen["scripts"] == 1 and seen["images"] == 0
     assert len(seen["refs"]) >= 4 and set(seen["refs"]) == {HOSTILE}
+
+
+def test_the_text_writes_control_characters_as_escapes() -> None:
+    """Given a reference with a terminal escape sequence and a line break, the text report
+    prints them as escapes: a reference cannot recolour a terminal or forge a line."""
+    ref = "/data/\x1b[31mred\nforged line.wav"
+    text = render_text(report([record(0, T0, score=None, ref=ref)]))
+    assert "\x1b" not in text and "\nforged line" not in text
+    assert "/data/\\x1b[31mred\\nforged line.wav" in text
