@@ -18,7 +18,7 @@ import pytest
 from producer.records import ErrorInfo, Label, ResultRecord, Timings
 from producer.report import render_html, render_text
 from producer.report.charts import PLOT, TOP
-from producer.report.human import duration, see_all
+from producer.report.human import duration, message, rate, see_all
 from producer.report.summary import LIST_LENGTH, Summary
 from tests.chromium import open_page
 from tests.tools import require_tool
@@ -97,6 +97,35 @@ def report(records: list[ResultRecord]) -> dict[str, Any]:
 )
 def test_durations_read_in_human_units(seconds: float | None, shown: str) -> None:
     assert duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "ref", "shown"),
+    [
+        ("s3://b/k.wav: NoSuchKey", "s3://b/k.wav", "NoSuchKey"),
+        (
+            "/data/clips/a.wav: No such file or directory",
+            "clips/a.wav",
+            "No such file or directory",
+        ),
+        (
+            "/data/a.wav: No such file or directory",
+            "file:///data/a.wav",
+            "No such file or directory",
+        ),
+        ("flac: not a readable container", "s3://b/k.flac", "flac: not a readable container"),
+        ("/other/a.wav: gone", "/data/a.wav", "/other/a.wav: gone"),
+    ],
+)
+def test_a_message_drops_the_reference_it_starts_with(text: str, ref: str, shown: str) -> None:
+    assert message(text, ref) == shown
+
+
+@pytest.mark.parametrize(
+    ("per_s", "shown"), [(312.4, "312 clips/s"), (1.4237, "1.42 clips/s"), (0.125, "7.5 clips/min")]
+)
+def test_rates_read_per_second_or_slower(per_s: float, shown: str) -> None:
+    assert rate(per_s) == shown
 
 
 def test_the_text_and_the_page_say_timings_in_human_units_and_json_in_seconds() -> None:
