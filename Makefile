@@ -4,6 +4,7 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 ARGS    ?=
 # pytest-xdist processes: the suite is half waiting (delivery timers, outages), half CPU; two
 # fill this project's 2-core machines. Whole files go to one process (--dist loadfile), so a
@@ -18,13 +19,23 @@ help:                     ## this list: every target and what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
+# Everything: the tools and test dependencies (`make test` and the rest).
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)            ## queue + worker + results on the bundled model, offline
+# Only what the demo runs: the worker extra (the producer comes with it), no test tools. The
+# full install includes it, so a venv made by `make test` needs nothing more, and one made by
+# `make demo` gets the rest at the first `make test`.
+$(DEMO_STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[worker]"
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)       ## queue + worker + results on the bundled model, offline (worker extra only)
 	$(BIN)/python -m scripts.demo
 
 test: $(STAMP)            ## the whole suite, as CI runs it; ARGS="..." goes to pytest
