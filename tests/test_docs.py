@@ -30,6 +30,7 @@ from scripts.doc_blocks import (
     Block,
     blocks,
     markdown_files,
+    quick_start,
 )
 from tests.tools import on_ci
 
@@ -74,6 +75,7 @@ def test_every_block_is_run_shown_or_says_why_not() -> None:
     output_marked = [b.name for b in ALL if b.not_run is not None and b.language in OUTPUT]
     assert not output_marked, f"output blocks are never run; drop the marker: {output_marked}"
     assert len(QUICK) >= 4, "the README's quick start lost its blocks"
+    assert quick_start() == QUICK, "quick-start blocks are shell, and every one is run"
 
 
 @pytest.mark.parametrize("block", [b for b in ALL if b.language == "json"], ids=lambda b: b.name)
