@@ -13,7 +13,7 @@ NPROC   ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test test-fast lint format typecheck check models bench bench-quick bench-queue \
-	bench-memory clean
+	bench-memory docs clean
 
 help:                     ## this list: every target and what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' \
@@ -73,8 +73,11 @@ bench-queue: $(STAMP)     ## the queue vs in-process on one worker: throughput, 
 bench-memory: $(STAMP)    ## a worker's peak memory on mixed-length audio, per memory setting
 	$(BIN)/python -m bench.memory
 
+docs: $(STAMP)            ## preview the docs/ site on http://127.0.0.1:8000 (tests build it --strict)
+	$(BIN)/mkdocs serve
+
 clean:                    ## remove the virtualenv and the tools' caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site
 
 .PHONY: demo-int8
 demo-int8: $(STAMP)       ## remake models/earmark-kws-demo's static int8 graph (needs espeak-ng)
