@@ -103,7 +103,13 @@ def scratch(tmp_path: Path, redis_url: str) -> tuple[Path, dict[str, str]]:
     return tmp_path, env
 
 
-@pytest.mark.parametrize("block", [b for b in RUN if b not in QUICK], ids=lambda b: b.name)
+def _param(block: Block) -> object:
+    """A block as a test case; calibrating an int8 graph is slow, as in tests/test_optimize.py."""
+    marks = [pytest.mark.slow] if "earmark optimize" in block.text else []
+    return pytest.param(block, marks=marks, id=block.name)
+
+
+@pytest.mark.parametrize("block", [_param(b) for b in RUN if b not in QUICK])
 def test_block_runs(block: Block, scratch: tuple[Path, dict[str, str]]) -> None:
     """Given a copy of the checkout's samples and models, the block runs and exits 0."""
     folder, env = scratch
