@@ -4,6 +4,7 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 ARGS    ?=
 # pytest-xdist processes: the suite is half waiting (delivery timers, outages), half CPU; two
 # fill this project's 2-core machines. Whole files go to one process (--dist loadfile), so a
@@ -12,19 +13,29 @@ NPROC   ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test test-fast lint format typecheck check models bench bench-quick bench-queue \
-	bench-memory clean
+	bench-memory docs clean
 
 help:                     ## this list: every target and what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
+# Everything: the tools and test dependencies (`make test` and the rest).
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)            ## queue + worker + results on the bundled model, offline
+# Only what the demo runs: the worker extra (the producer comes with it), no test tools. The
+# full install includes it, so a venv made by `make test` needs nothing more, and one made by
+# `make demo` gets the rest at the first `make test`.
+$(DEMO_STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[worker]"
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)       ## queue + worker + results on the bundled model, offline (worker extra only)
 	$(BIN)/python -m scripts.demo
 
 test: $(STAMP)            ## the whole suite, as CI runs it; ARGS="..." goes to pytest
@@ -62,8 +73,11 @@ bench-queue: $(STAMP)     ## the queue vs in-process on one worker: throughput, 
 bench-memory: $(STAMP)    ## a worker's peak memory on mixed-length audio, per memory setting
 	$(BIN)/python -m bench.memory
 
+docs: $(STAMP)            ## preview the docs/ site on http://127.0.0.1:8000 (tests build it --strict)
+	$(BIN)/mkdocs serve
+
 clean:                    ## remove the virtualenv and the tools' caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site
 
 .PHONY: demo-int8
 demo-int8: $(STAMP)       ## remake models/earmark-kws-demo's static int8 graph (needs espeak-ng)

@@ -11,7 +11,8 @@ test model, then for each way of queueing (interactive: one ``Client.submit`` pe
 3. the ceiling of one Redis: jobs/s = 1 / (Redis CPU seconds per job), as Redis runs commands on
    one thread; cross-checked against ``redis-benchmark`` ops/s ÷ ops per job.
 
-Nothing passes or fails: the figures are printed for the README's "Beyond one Redis".
+Nothing passes or fails: the figures are printed for bench/README.md, "What one job
+costs the Redis" (docs/scaling.md says what they mean).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ MODES: dict[str, Callable[[Client, str, int], Callable[[], int]]] = {
 
 
 def show(rows: Sequence[PerJob], rates: dict[str, float]) -> None:
-    """The table the README quotes."""
+    """The table bench/README.md quotes."""
     mean_rate = sum(rates.values()) / len(rates) if rates else None
     print("| way of queueing | jobs | Redis ops/job | Redis CPU µs/job | ceiling jobs/s (CPU) |"
           " ceiling jobs/s (redis-benchmark) |")  # fmt: skip

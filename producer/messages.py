@@ -1,6 +1,6 @@
 """Task messages: the JSON that producers (in any language) send and workers accept.
 
-Task names and queues are public (README: Producers in other languages); the bodies are Celery
+Task names and queues are public (docs/protocol.md); the bodies are Celery
 protocol 2 JSON with everything in ``kwargs``::
 
     earmark.classify        queue earmark.interactive   kwargs {"job": Job}

@@ -22,7 +22,7 @@ def describe(status: BatchStatus) -> str:
     if status.pending is None:
         return (
             f"{status.done} jobs finished, how many are pending is unknown"
-            " (no reservation: see the README's producer protocol)"
+            " (no reservation: see docs/protocol.md)"
         )
     return f"{status.pending} of {status.total} jobs still pending"
 

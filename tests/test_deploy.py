@@ -39,7 +39,7 @@ KUBERNETES_VERSION = "1.30.0"
 #: The settings an EARMARK_ variable sets (not those read under another name, like glibc's).
 SETTINGS = {name for name, field in Settings.model_fields.items() if not field.validation_alias}
 #: Variables other than settings that deployment files may set: the usual Hugging Face and AWS
-#: ones (README: Settings), and the image's own.
+#: ones (docs/settings.md), and the image's own.
 OTHER_VARIABLES = {
     "HF_HOME",
     "HF_HUB_OFFLINE",

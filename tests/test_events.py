@@ -57,8 +57,8 @@ class Flower:
 
 @pytest.fixture
 def flower(redis_url: str, redis_client: object, tmp_path: Path) -> Iterator[Flower]:
-    """Flower on a free port, on the broker, loaded the way the README says; told not to turn
-    task events on in the workers itself (by default it does, which would hide a worker that
+    """Flower on a free port, on the broker, loaded the way docs/operations.md says; told not to
+    turn task events on in the workers itself (by default it does, which would hide a worker that
     sends none of its own). The broker starts empty (`redis_client` flushes it): a message an
     earlier test left queued would run here and show as one more task."""
     port = free_port()

@@ -126,7 +126,7 @@ def test_the_old_spelling_fast_decodes_as_the_reference(caplog: pytest.LogCaptur
 
 
 def test_the_default_decoder_is_the_reference() -> None:
-    """Unset, EARMARK_DECODER means the pipeline's own decoding (see README, Exactness)."""
+    """Unset, EARMARK_DECODER means the pipeline's own decoding (see docs/exactness.md)."""
     assert Settings().decoder == "reference"
     (record,) = _pipeline("wav2vec2").iter_records([str(AUDIO / "wav_s16_8k_mono_0.1s.wav")])
     assert record.audio is not None and record.audio.decoder == "reference"

@@ -1,4 +1,4 @@
-"""A producer in another language: Node.js with celery-node (npm), following the README's
+"""A producer in another language: Node.js with celery-node (npm), following docs/protocol.md's
 producer protocol (reserve, book, publish), gets earmark's guarantees; one that skips the
 reservation is never told its batch is complete."""
 

@@ -121,8 +121,9 @@ def test_raw_malformed_messages_are_recorded_or_dead_lettered_and_the_worker_sur
 def test_a_malformed_bulk_chunk_still_gets_a_record_per_job(system: System, good: Path) -> None:
     """A chunk whose jobs carry valid ids but one bad field: no job may vanish without a record.
 
-    README: "Every reference gets exactly one final record"; a malformed interactive job with a
-    job id gets an ``invalid_message`` record, and so should the jobs of a malformed chunk.
+    docs/guarantees.md: "Every reference gets exactly one final record"; a malformed interactive
+    job with a job id gets an ``invalid_message`` record, and so should the jobs of a malformed
+    chunk.
     """
     batch = uuid.uuid4().hex
     jobs = [

@@ -214,7 +214,8 @@ def _earmark(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_command_line_enqueues_waits_and_reports(
     system: Any, audio: dict[str, list[str]], tmp_path: Path
 ) -> None:
-    """Given a worker, `earmark enqueue --wait`, `status` and `results` speak as the README says."""
+    """Given a worker, `earmark enqueue --wait`, `status` and `results` speak as
+    docs/cli.md says."""
     system((tmp_path / "results").as_uri(), processes=1)
     refs = [*audio["local"][:3], audio["broken"][1]]
     done = _earmark("enqueue", *refs, "--top-k", "2", "--wait")
