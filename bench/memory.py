@@ -4,13 +4,14 @@ Each configuration runs one ``earmark worker`` (``--concurrency 1`` unless told;
 process, a private Redis) on the wide model of `scripts/wide_model.py` (wav2vec2's 512-channel
 front end, 17 MB, masked so that mixed lengths share padded calls), queues the same clips
 (0.3-12 s; 8, 16, 22.05, 44.1 and 48 kHz; mono and stereo WAV) as bulk chunks, and reads its
-pool process's resident memory (the largest one's, with several) while the run goes: after the
-model loaded, its peak (``VmHWM``), at each tenth of the run (printed as it is taken, so a long
-run shows its curve) and at the end; the growth is from the first reading to the end. The
-first configuration is how earmark ran before the memory bounds (no seconds budget, ONNX
-Runtime's arena kept, no byte bound ahead); its clips/s is the baseline of the ratios. A long
-run (``--clips 10000``: job 1,000 to job 10,000) cycles through ``--distinct`` written clips
-rather than writing them all.
+pool process's resident memory (the largest one's, with several) and the whole worker's
+every quarter second: after the model loaded, its peak (``VmHWM``), and the lowest and highest
+reading in each tenth of the run (printed as each closes, so a long run shows its curve). A
+reading lands anywhere in a model call, so growth is read from floors: the floor of the tenth
+from job 1,000 on (of 10,000) to the floor of the last tenth. The first configuration is how
+earmark ran before the memory bounds (no seconds budget, ONNX Runtime's arena kept, no byte
+bound ahead); its clips/s is the baseline of the ratios. A long run (``--clips 10000``: job
+1,000 to job 10,000) cycles through ``--distinct`` written clips rather than writing them all.
 
     python -m bench.memory [--clips 300] [--distinct 1000] [--seed 7] [--only 1 2]
                            [--concurrency 1] [--per-clip-s 0.5]
@@ -73,11 +74,11 @@ class Memory:
     name: str
     loaded_mb: float
     peak_mb: float
-    #: The first reading in the run: a tenth in, or the end of the first chunk past it.
+    #: The pool's largest process, its floor from a tenth in, and in the last tenth (`Span`).
     first_mb: float
     end_mb: float
     clips_per_s: float
-    #: The whole worker (its parent and every child) at the first reading and at the end.
+    #: The whole worker (its parent and every child), its floors in the same spans.
     whole_first_mb: float
     whole_end_mb: float
 
@@ -130,7 +131,7 @@ def high_water_mb(process: psutil.Process) -> float:
     """The process's peak resident memory so far (Linux VmHWM), in MB."""
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+            return int(line.split()[1]) * 1024 / 1e6  # kB (KiB) in /proc
     return float(process.memory_info().rss) / 1e6
 
 
@@ -170,12 +171,12 @@ def _run(
         Settings(broker_url=env["EARMARK_BROKER_URL"], results_url=env["EARMARK_RESULTS_URL"])
     )
     done = threading.Event()
-    parent, pool = processes
-    tenths: list[tuple[float, float]] = []  # (pool process, whole worker)
+    pool = processes[1]
+    spans: list[Span] = []
     started = time.monotonic()
     batch_id = client.submit_many(clips, bulk=True).batch_id
     reading = (client, batch_id, len(clips), processes, name)
-    watcher = threading.Thread(target=_read_tenths, args=(*reading, done, tenths), daemon=True)
+    watcher = threading.Thread(target=_read_tenths, args=(*reading, done, spans), daemon=True)
     watcher.start()
     timeout = max(RUN_TIMEOUT_S, per_clip_s * len(clips))
     records = list(client.iter_results(batch_id, wait=True, timeout=timeout))
@@ -185,11 +186,37 @@ def _run(
     failed = [r for r in records if r.status != "ok"]
     if len(records) != len(clips) or failed:
         raise RuntimeError(f"{name}: {len(records)} records, {len(failed)} failed: {failed[:1]}")
-    end = (pool_mb(pool), whole_mb(parent))
-    first = (tenths or [end])[0]
+    first, end = spans[min(1, len(spans) - 1)], spans[-1]
     rate = len(clips) / elapsed
     peak = max(high_water_mb(p) for p in pool)
-    return Memory(name, loaded, peak, first[0], end[0], rate, first[1], end[1])
+    return Memory(
+        name, loaded, peak, first.pool[0], end.pool[0], rate, first.whole[0], end.whole[0]
+    )
+
+
+@dataclass
+class Span:
+    """The lowest and highest readings (MB) between two tenths of the run, from job `start`.
+
+    A single reading lands anywhere in a model call: a pool process's resident memory swings by
+    its call's activations (on the wide model up to ~140 MB from one reading to the next). The
+    floor is what a process keeps between calls, so growth is read from floors."""
+
+    start: int
+    pool: tuple[float, float] = (float("inf"), 0.0)
+    whole: tuple[float, float] = (float("inf"), 0.0)
+
+    def add(self, pool_mb: float, whole_mb: float) -> None:
+        """Widen the span by one reading."""
+        self.pool = (min(self.pool[0], pool_mb), max(self.pool[1], pool_mb))
+        self.whole = (min(self.whole[0], whole_mb), max(self.whole[1], whole_mb))
+
+    def __str__(self) -> str:
+        pool, whole = self.pool, self.whole
+        return (
+            f"from job {self.start:,}: pool {pool[0]:.0f}-{pool[1]:.0f} MB, "
+            f"whole {whole[0]:.0f}-{whole[1]:.0f} MB"
+        )
 
 
 def _read_tenths(
@@ -199,21 +226,23 @@ def _read_tenths(
     processes: tuple[psutil.Process, list[psutil.Process]],
     name: str,
     done: threading.Event,
-    tenths: list[tuple[float, float]],
+    spans: list[Span],
 ) -> None:
-    """Append (pool process, whole worker) MB at each tenth of the run until `done`.
+    """Read the pool's largest process and the whole worker every `SAMPLE_S` until `done`,
+    into one `Span` per tenth of the run (each printed when it closes).
 
-    Bulk progress comes a chunk (256 jobs) at a time: one reading per tenth crossed, and one
-    only where a chunk crosses several."""
+    Bulk progress comes a chunk (256 jobs) at a time: a span closes at each tenth crossed, and
+    one only where a chunk crosses several."""
     parent, pool = processes
-    crossed = 0
-    while not done.wait(SAMPLE_S) and crossed < 9:
+    spans.append(Span(0))
+    while not done.wait(SAMPLE_S):
+        spans[-1].add(pool_mb(pool), whole_mb(parent))
         jobs = client.status(batch_id).done
-        if jobs * 10 // total > crossed:
-            crossed = min(9, jobs * 10 // total)
-            tenths.append((pool_mb(pool), whole_mb(parent)))
-            largest, whole = tenths[-1]
-            print(f"  {name}: job {jobs:,}: {largest:.0f} MB, whole {whole:.0f} MB", flush=True)
+        if jobs * 10 // total > len(spans) - 1 and jobs < total:
+            print(f"  {name}: {spans[-1]}", flush=True)
+            spans.append(Span(jobs))
+    spans[-1].add(pool_mb(pool), whole_mb(parent))
+    print(f"  {name}: {spans[-1]}", flush=True)
 
 
 def report(results: list[Memory], model_mb: float) -> None:
