@@ -3,6 +3,7 @@ which registers the producer's commands and, only when another is asked for, the
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -22,6 +23,7 @@ from producer.errors import (
     InvalidReference,
     ModelError,
     RetryableError,
+    UnknownId,
     WaitTimedOut,
 )
 from producer.messages import describe_invalid
@@ -44,6 +46,10 @@ PRODUCER_COMMANDS = frozenset({"enqueue", "results", "status", "report", "dlq"})
 
 #: Exit codes, the same for every command (README: In-process API and `earmark classify`).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
+#: Nothing is known under the batch or job id given (a typo, or expired).
+EXIT_UNKNOWN = 5
+#: A command stopped by a signal exits 128 + its number, as a shell reports it (130: SIGINT).
+EXIT_SIGNALLED = 128
 
 _debug = False
 
@@ -61,6 +67,8 @@ def exit_code(error: EarmarkError) -> int:
     """The exit code of a command that stopped on `error`."""
     if isinstance(error, WaitTimedOut):
         return EXIT_TIMED_OUT
+    if isinstance(error, UnknownId):
+        return EXIT_UNKNOWN
     if isinstance(error, RetryableError):  # the broker or a store is unreachable
         return EXIT_UNAVAILABLE
     if isinstance(error, ConfigError | InvalidId | InvalidReference | ModelError):
@@ -116,6 +124,9 @@ def main() -> None:
         _stop(str(e), exit_code(e), e)
     except typer.Abort as e:
         _stop("aborted", EXIT_FAILED, e)
+    except KeyboardInterrupt as e:  # Ctrl-C, or a signal a command turned into one
+        signum = getattr(e, "signum", signal.SIGINT)
+        _stop(f"interrupted ({signal.Signals(signum).name})", EXIT_SIGNALLED + signum, e)
     sys.exit(code if isinstance(code, int) else EXIT_OK)  # `--help` and typer.Exit give a code
 
 
@@ -126,7 +137,7 @@ def usage_error(error: ClickException) -> str:
     return f"{message} (see `{context.command_path} --help`)" if context else message
 
 
-def _stop(message: str, code: int, error: Exception) -> None:
+def _stop(message: str, code: int, error: BaseException) -> None:
     """One line on stderr (a traceback with --debug), then exit with `code`."""
     if _debug:
         raise error
