@@ -3,11 +3,15 @@ command exits with the README's codes and says why in one line on stderr."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -211,7 +215,9 @@ def test_waits_without_a_worker_time_out_with_exit_4(redis_url: str) -> None:
     """Given no worker, each waiting command stops at its --timeout with exit 4 and one line
     (before, `enqueue --wait` hung for ever and `results --wait --timeout` exited 0)."""
     env = {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
-    queued = _earmark("enqueue", "/a.wav", "--batch-id", "nobody", "--wait", "--timeout", "2", **env)
+    queued = _earmark(
+        "enqueue", "/a.wav", "--batch-id", "nobody", "--wait", "--timeout", "2", **env
+    )
     assert queued.returncode == 4, queued.stderr
     assert json.loads(queued.stdout) == {"batch_id": "nobody", "jobs": 1}
     assert "1 of 1 jobs still pending after 2 s" in queued.stderr
@@ -256,3 +262,170 @@ def test_a_producer_command_loads_no_worker_code_and_help_lists_every_command() 
     listed = _earmark("--help").stdout
     for command in ("classify", "worker", "fetch-model", "optimize", "enqueue", "report"):
         assert command in listed
+
+
+def _env(redis_url: str, **more: str) -> dict[str, str]:
+    return {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url, **more}
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_enqueue_prints_what_it_sent(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, signum: int, code: int
+) -> None:
+    """Given a 40,000-line manifest queued one message a reference, a signal once the first
+    group is out: {"batch_id", "jobs"} on stdout, and "jobs" is exactly what the ledger
+    reserved and the queue holds (before, Ctrl-C exited 130 with nothing on stdout while Redis
+    held thousands of jobs, and SIGTERM could stop between a reservation and its messages)."""
+    manifest = tmp_path / "big.txt"
+    manifest.write_text("".join(f"/data/clip{n}.wav\n" for n in range(40_000)))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EARMARK_")}
+    command = [sys.executable, "-m", "producer.cli", "enqueue", "--manifest", str(manifest)]
+    process = subprocess.Popen(
+        [*command, "--batch-id", "big", "--interactive"],
+        env={**clean, **_env(redis_url)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not redis_client.llen("earmark.interactive") and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    said = json.loads(out)
+    total = int(redis_client.hget("earmark:batch:big", "total") or 0)
+    assert said["batch_id"] == "big" and 0 < said["jobs"] < 40_000, (said, err)
+    assert said["jobs"] == total == redis_client.llen("earmark.interactive")
+    assert redis_client.hlen("earmark:outstanding:big") == total
+    (line,) = err.splitlines()
+    assert line == f"earmark: interrupted ({signal.Signals(signum).name})"
+
+
+UNKNOWN_READS = [
+    ("results", "nosuch"),
+    ("results", "nosuch:0"),
+    ("results", "nosuch", "--wait"),
+    ("results", "nosuch:0", "--wait"),
+    ("results", "nosuch", "--wait", "--timeout", "30"),
+    ("status", "nosuch"),
+    ("status", "nosuch", "--watch"),
+    ("status", "nosuch", "--watch", "--timeout", "30"),
+    ("report", "nosuch"),
+    ("report", "nosuch", "--json"),
+    ("report", "nosuch", "--html", "{tmp}/r.html"),
+]
+
+
+@pytest.mark.parametrize("args", UNKNOWN_READS, ids=[" ".join(a) for a in UNKNOWN_READS])
+def test_an_unknown_id_exits_5_on_every_read_command(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Before: `results` printed nothing and exited 0, `status` said pending null, `report` an
+    empty report, and `--wait`/`--watch` waited for ever."""
+    args = tuple(arg.format(tmp=tmp_path) for arg in args)
+    done = _earmark(*args, **_env(redis_url))
+    assert done.returncode == 5, done
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert "nothing is known under that" in line and "(a typo, or expired)" in line
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_batch_just_queued_is_known_and_a_job_past_its_end_is_not(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    env = _env(redis_url)
+    assert _earmark("enqueue", "/a.wav", "/b.wav", "--batch-id", "fresh", **env).returncode == 0
+    status = _earmark("status", "fresh", **env)
+    assert status.returncode == 0 and json.loads(status.stdout)["pending"] == 2
+    assert _earmark("results", "fresh", **env).returncode == 0
+    assert _earmark("report", "fresh", "--json", **env).returncode == 0
+    pending = _earmark("results", "fresh:1", **env)
+    assert pending.returncode == 1 and "no result for fresh:1 yet" in pending.stderr
+    past = _earmark("results", "fresh:2", "--wait", **env)
+    assert past.returncode == 5 and "fresh:0 to fresh:1" in past.stderr
+
+
+def test_an_empty_run_is_a_usage_error_unless_allowed(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, s3_client: Any, s3_server: str
+) -> None:
+    """An empty folder, manifest or prefix: exit 2, one line naming it (before: exit 0 and a
+    batch of 0 jobs nobody could tell from a typo). With --allow-empty: jobs 0, and a batch
+    that reads as complete."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "m.txt").write_text("# nothing tonight\n\n")
+    s3_client.create_bucket(Bucket="quiet")
+    aws = {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "moto", "AWS_SECRET_ACCESS_KEY": "m"}
+    env = _env(redis_url, EARMARK_LOCAL_ROOTS=str(tmp_path), AWS_DEFAULT_REGION="us-east-1", **aws)
+    for source, named in [
+        (("--dir", str(tmp_path / "empty")), f"no audio file under {tmp_path / 'empty'}"),
+        (("--manifest", str(tmp_path / "m.txt")), f"manifest {tmp_path / 'm.txt'} lists no"),
+        (("--s3-prefix", "s3://quiet/night/"), "no audio object under s3://quiet/night/"),
+    ]:
+        done = _earmark("enqueue", *source, "--batch-id", "e", **env)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert named in line and "--allow-empty" in line and done.stdout == ""
+        allowed = _earmark("enqueue", *source, "--batch-id", "e", "--allow-empty", **env)
+        assert allowed.returncode == 0, allowed.stderr
+        assert json.loads(allowed.stdout) == {"batch_id": "e", "jobs": 0}
+    status = _earmark("status", "e", "--watch", **env)
+    assert status.returncode == 0
+    assert json.loads(status.stdout) == {
+        "batch_id": "e",
+        "total": 0,
+        "done": 0,
+        "failed": 0,
+        "pending": 0,
+    }
+
+
+def test_a_folder_outside_the_local_roots_is_refused_at_enqueue(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Before, every file was queued and each came back forbidden from the worker."""
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "a.wav").write_bytes(b"")
+    roots = f"{tmp_path / 'elsewhere'}:/srv/audio"
+    done = _earmark(
+        "enqueue", "--dir", str(tmp_path / "clips"), **_env(redis_url, EARMARK_LOCAL_ROOTS=roots)
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert f"EARMARK_LOCAL_ROOTS ({roots})" in line
+    assert redis_client.llen("earmark.bulk") == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("ftp://host/a.wav", "unsupported scheme 'ftp'"),
+        ("http://[::1/x.wav", "malformed"),
+        ("clips/a.wav", "relative path"),
+        ('{"ref": "/a.wav", "meta": ' + "[" * 1000 + "]" * 1000 + "}", "nested too deep"),
+    ],
+)
+def test_a_manifest_line_the_worker_would_refuse_exits_2_naming_it(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, line: str, says: str
+) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(f"/data/a.wav\n{line}\n")
+    done = _earmark("enqueue", "--manifest", str(manifest), **_env(redis_url))
+    assert done.returncode == 2, done.stderr
+    (said,) = done.stderr.splitlines()
+    assert f"{manifest}:2: " in said and says in said
+    assert redis_client.llen("earmark.bulk") == 0
+
+
+def test_an_explicit_meta_field_is_the_records_meta(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Before, it was sent as {"meta": {"meta": {"id": 7}}}."""
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"ref": "/data/a.wav", "meta": {"id": 7}}\n')
+    done = _earmark("enqueue", "--manifest", str(manifest), "--interactive", **_env(redis_url))
+    assert done.returncode == 0, done.stderr
+    (message,) = redis_client.lrange("earmark.interactive", 0, -1)
+    body = json.loads(base64.b64decode(json.loads(message)["body"]))
+    assert body[1]["job"]["meta"] == {"id": 7}

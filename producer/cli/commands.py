@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from producer.cli.interrupt import SignalGuard
+from producer.cli.interrupt import Interrupted, SignalGuard
 from producer.cli.progress import LiveBar, PlainLines
 from producer.client import Client, Submission
 from producer.errors import NothingToQueue
@@ -139,10 +139,10 @@ def _send(client: Client, plan: _Plan, batch_id: str, top_k: int | None) -> Subm
             return _submit(client, items, batch_id, top_k, plan, total, _adder(sent, guard))
         except NothingToQueue as e:
             raise NothingToQueue(plan.empty()) from e  # nothing was sent, nothing to print
-        except (Exception, KeyboardInterrupt) as e:
+        except (Exception, Interrupted) as e:
             # A folder or a prefix is checked as it streams, and a signal stops between groups:
             # say what was queued before the stop (a refused manifest sent nothing: no line).
-            if checked or isinstance(e, KeyboardInterrupt):
+            if checked or isinstance(e, Interrupted):
                 _print_json({"batch_id": batch_id, "jobs": sent[0]})
             raise
 

@@ -23,8 +23,12 @@ T = TypeVar("T")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(KeyboardInterrupt):
-    """A command stopped by `signum`; it exits 128 + `signum` (`producer.cli.root`)."""
+class Interrupted(BaseException):
+    """A command stopped by `signum`; it exits 128 + `signum` (`producer.cli.root`).
+
+    A ``BaseException`` as ``KeyboardInterrupt`` is, but not one: Typer turns that into a silent
+    exit 130 whatever the signal, before the root command could say anything.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 # in one line, as the README's exit codes promise, instead of click's boxed multi-line message.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
+from producer.cli.interrupt import Interrupted
 from producer.errors import (
     ConfigError,
     EarmarkError,
@@ -124,9 +125,8 @@ def main() -> None:
         _stop(str(e), exit_code(e), e)
     except typer.Abort as e:
         _stop("aborted", EXIT_FAILED, e)
-    except KeyboardInterrupt as e:  # Ctrl-C, or a signal a command turned into one
-        signum = getattr(e, "signum", signal.SIGINT)
-        _stop(f"interrupted ({signal.Signals(signum).name})", EXIT_SIGNALLED + signum, e)
+    except Interrupted as e:  # a signal an enqueue stopped on (Typer exits 130 on Ctrl-C)
+        _stop(f"interrupted ({signal.Signals(e.signum).name})", EXIT_SIGNALLED + e.signum, e)
     sys.exit(code if isinstance(code, int) else EXIT_OK)  # `--help` and typer.Exit give a code
 
 
