@@ -20,8 +20,10 @@ def arguments(name: str | None = None) -> Iterator[None]:
     """Turn a refusal raised inside into :class:`InvalidArgument`, prefixed with `name`."""
     try:
         yield
-    except InvalidArgument:
-        raise
+    except InvalidArgument as e:  # a check inside named the part: name the whole around it
+        if name is None:
+            raise
+        raise InvalidArgument(_named(name, str(e))) from e
     except ValidationError as e:
         raise InvalidArgument(_named(name, _describe(e))) from e
     except (InvalidReference, InvalidId, ValueError, TypeError) as e:

@@ -29,7 +29,6 @@ from producer.messages import (
     check_top_k,
 )
 from producer.records import ResultRecord
-from producer.refs import parse_ref
 from producer.settings import Settings
 from producer.sources import SourceItem
 from producer.state.ledger import BatchStatus
@@ -81,8 +80,9 @@ class Client:
     ) -> str:
         """Queue one reference on the interactive queue; returns its job id.
 
-        A bad argument (a reference the worker's parser refuses, a bad id, ``top_k``, ``meta``)
-        raises :class:`InvalidArgument` naming it, before anything is reserved or sent.
+        A bad argument (an id, ``top_k``, ``meta``, a reference that is not a string, empty or
+        too long) raises :class:`InvalidArgument` naming it, before anything is reserved or
+        sent; a reference the worker cannot read gets its ``invalid_ref`` record.
         """
         batch_id = _batch_id_argument(batch_id)
         # Validated before an id is reserved: a refused job must not count as pending.
@@ -116,8 +116,10 @@ class Client:
         :class:`UnknownId`.
         """
         batch_id = _batch_id_argument(batch_id)
-        with arguments():  # before any id is reserved: a refused batch must not stay pending
+        # Checked before any id is reserved: a refused batch must not stay pending.
+        with arguments("top_k"):
             check_top_k(top_k)
+        with arguments():
             check_chunk_size(chunk_size)
         size = chunk_size if bulk else PUBLISH_GROUP
         total, iterator = 0, iter(items)
@@ -315,8 +317,9 @@ def _job_id_argument(job_id: object) -> tuple[str, int]:
 
 
 def _ref_argument(ref: object) -> None:
-    """The worker's own parser on `ref`: what it would refuse is refused here."""
+    """InvalidArgument unless `ref` is a string. What the message schema refuses (empty, over
+    4,096 characters) is refused by it; a reference no worker can read is not refused here:
+    it gets its own ``invalid_ref`` record, as one bad input fails alone (`earmark enqueue`
+    checks a whole manifest first instead: `producer.sources.check_queued_ref`)."""
     if not isinstance(ref, str):
         raise InvalidArgument(f"ref: a string, not {type(ref).__name__}")
-    with arguments("ref"):
-        parse_ref(ref)

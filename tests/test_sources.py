@@ -79,7 +79,7 @@ def test_a_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
         check_manifest(manifest)
 
 
-_ODD_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=60).filter(
+_ODD_TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=0, max_size=60).filter(
     lambda t: "\n" not in t and "\r" not in t
 )
 
