@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import pytest
 import redis
@@ -429,3 +429,104 @@ def test_an_explicit_meta_field_is_the_records_meta(
     (message,) = redis_client.lrange("earmark.interactive", 0, -1)
     body = json.loads(base64.b64decode(json.loads(message)["body"]))
     assert body[1]["job"]["meta"] == {"id": 7}
+
+
+def _command_function(name: str) -> Any:
+    """The function `earmark NAME` runs, as main() registers it."""
+    from producer.cli import commands, report
+    from worker import cli
+
+    return {
+        "enqueue": commands.enqueue,
+        "results": commands.results,
+        "status": commands.status,
+        "report": report.report,
+        "classify": cli.classify,
+        "worker": cli.worker,
+        "fetch-model": cli.fetch_model,
+        "optimize": cli.optimize,
+    }[name]
+
+
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The choices of a parameter's annotation: a Literal's values, inside Annotated and None."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    inner = [_choices(arg) for arg in get_args(annotation) if arg is not type(None)]
+    return inner[0] if len(inner) == 1 else ()
+
+
+HELPED = ["enqueue", "results", "status", "report", "classify", "worker", "fetch-model", "optimize"]
+
+
+@pytest.mark.parametrize("name", HELPED)
+def test_help_lists_every_flag_and_the_choices_of_the_single_source(name: str) -> None:
+    """Before, `fetch-model --help` said "fp32, q8 or fp16" (int8 missing) and each command
+    spelled its choices out by hand; now every choice list is the Literal's, as Typer lists it."""
+    import typer
+
+    from producer.settings import Batching, Dtype
+    from worker.optimize import QuantFormat
+    from worker.postprocess import FunctionChoice
+    from worker.windows import Aggregate
+
+    single_source = {
+        "dtype": Dtype,
+        "batching": Batching,
+        "function": FunctionChoice,
+        "aggregate": Aggregate,
+        "quant_format": QuantFormat,
+    }
+    function = _command_function(name)
+    hints = get_type_hints(function, include_extras=True)
+    shown = _earmark(name, "--help", COLUMNS="400").stdout
+    one = typer.Typer(add_completion=False)
+    one.command(name=name)(function)
+    for param in typer.main.get_command(one).params:
+        if param.opts and param.opts[0].startswith("--"):
+            assert param.opts[0] in shown, (name, param.opts)
+        choices = _choices(hints[param.name])
+        if param.name in single_source:
+            assert choices == get_args(single_source[param.name]), (name, param.name)
+        if choices:
+            assert "<" + "|".join(choices) + ">" in shown, (name, param.opts)
+
+
+@pytest.mark.parametrize("name", ["classify", "worker", "fetch-model"])
+def test_a_bad_dtype_is_one_usage_line_listing_the_dtypes(name: str) -> None:
+    """Before, `--dtype q4` printed pydantic's multi-line error with its URL, and `worker`
+    refused --model and --dtype outright (`Possible options: --help`)."""
+    args = ["/a.wav"] if name == "classify" else []
+    done = _earmark(name, *args, "--model", "/nonexistent", "--dtype", "q4")
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert "'q4' is not one of 'fp32', 'q8', 'fp16', 'int8'" in line and "http" not in line
+
+
+def test_worker_takes_model_and_dtype_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`earmark worker --model M --dtype D` builds its worker from M and D, not EARMARK_MODEL
+    and EARMARK_DTYPE (CONTRACT: flags override the environment); checked in process, the
+    worker's assembly stopped before anything starts."""
+    from worker import cli
+    from worker.service import app, runtime
+
+    monkeypatch.setattr(runtime, "tune_malloc", lambda settings: [])  # not this test's malloc
+    monkeypatch.setenv("EARMARK_MODEL", "/from/the/environment")
+    monkeypatch.setenv("EARMARK_DTYPE", "q8")
+    built: list[Settings] = []
+
+    def create_worker(settings: Settings, **_: object) -> None:
+        built.append(settings)
+        raise RuntimeError("stop before Celery")
+
+    monkeypatch.setattr(app, "create_worker", create_worker)
+    with pytest.raises(RuntimeError, match="stop before Celery"):
+        cli.worker(model="/from/the/flag", dtype="fp32")
+    assert (built[0].model, built[0].dtype) == ("/from/the/flag", "fp32")
+    with pytest.raises(RuntimeError, match="stop before Celery"):
+        cli.worker()
+    assert (built[1].model, built[1].dtype) == ("/from/the/environment", "q8")

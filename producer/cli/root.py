@@ -132,7 +132,8 @@ def main() -> None:
 
 def usage_error(error: ClickException) -> str:
     """Click's usage message in one line: what was wrong and where the command's help is."""
-    message = " ".join(error.format_message().split())
+    # Typer prefixes a refused choice with pydantic's "Value error, "; the rest says it all.
+    message = " ".join(error.format_message().split()).replace("Value error, ", "")
     context = getattr(error, "ctx", None)
     return f"{message} (see `{context.command_path} --help`)" if context else message
 
