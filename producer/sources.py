@@ -150,7 +150,9 @@ def _json_object(text: str, where: str) -> dict[str, Any]:
 
 
 def from_folder(folder: Path) -> Iterator[SourceItem]:
-    """Audio files under a folder, walked in sorted order so reruns queue the same ids."""
+    """The files under a folder whose extension is in ``AUDIO_EXTENSIONS`` (any case; one for
+    each container the decoder reads), walked in the same order every run so that reruns queue
+    the same ids; symlinked folders are not entered."""
     stack = [folder.resolve()]
     while stack:
         current = stack.pop()
