@@ -4,12 +4,16 @@ argument, never a raw pydantic ``ValidationError``, ``ValueError`` or ``TypeErro
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pydantic import ValidationError
 
 from producer.errors import InvalidArgument, InvalidId, InvalidReference
+from producer.ids import check_batch_id, make_job_id, new_batch_id, split_job_id
+from producer.messages import JobSpec
+from producer.sources import SourceItem
 
 #: Most references in one bulk message (the message schema's cap on a chunk).
 MAX_CHUNK_SIZE = 10_000
@@ -58,3 +62,56 @@ def _describe(error: ValidationError) -> str:
 
 def _named(name: str | None, message: str) -> str:
     return f"{name}: {message}" if name else message
+
+
+def deadline_of(timeout: float | None) -> float | None:
+    """When a wait of `timeout` seconds from now ends; None for no timeout."""
+    if timeout is None:
+        return None
+    with arguments():
+        seconds = check_timeout(timeout)
+    return time.monotonic() + seconds
+
+
+def spec_argument(batch_id: str, item: SourceItem, position: int) -> JobSpec:
+    """`item` as a job spec (its index not reserved yet); InvalidArgument naming its position."""
+    with arguments(f"items[{position}]"):
+        ref_argument(item.ref)
+        return JobSpec(job_id=make_job_id(batch_id, 0), ref=item.ref, meta=item.meta)
+
+
+def items_argument(items: Iterator[object], before: int) -> list[SourceItem]:
+    """The next group of items, strings made SourceItems; InvalidArgument for anything else."""
+    group = []
+    for n, item in enumerate(items):
+        if isinstance(item, str):
+            item = SourceItem(item)
+        if not isinstance(item, SourceItem):
+            raise InvalidArgument(
+                f"items[{before + n}]: a reference (str) or a SourceItem, not {type(item).__name__}"
+            )
+        group.append(item)
+    return group
+
+
+def batch_id_argument(batch_id: object, *, new: bool = True) -> str:
+    """`batch_id` checked (a fresh one when None and `new`); else InvalidArgument."""
+    if batch_id is None and new:
+        return new_batch_id()
+    with arguments("batch_id"):
+        return check_batch_id(batch_id)
+
+
+def job_id_argument(job_id: object) -> tuple[str, int]:
+    """`job_id` split into its batch id and index; else InvalidArgument."""
+    with arguments("job_id"):
+        return split_job_id(job_id)  # type: ignore[arg-type]  # checked by split_job_id
+
+
+def ref_argument(ref: object) -> None:
+    """InvalidArgument unless `ref` is a string. What the message schema refuses (empty, over
+    4,096 characters) is refused by it; a reference no worker can read is not refused here:
+    it gets its own ``invalid_ref`` record, as one bad input fails alone (`earmark enqueue`
+    checks a whole manifest first instead: `producer.sources.check_queued_ref`)."""
+    if not isinstance(ref, str):
+        raise InvalidArgument(f"ref: a string, not {type(ref).__name__}")

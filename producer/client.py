@@ -14,10 +14,19 @@ from typing import Any
 
 from celery import Celery
 
-from producer.arguments import arguments, check_chunk_size, check_timeout
+from producer.arguments import (
+    arguments,
+    batch_id_argument,
+    check_chunk_size,
+    deadline_of,
+    items_argument,
+    job_id_argument,
+    ref_argument,
+    spec_argument,
+)
 from producer.broker import Publisher, make_celery
 from producer.errors import BrokerError, InvalidArgument, NothingToQueue, WaitTimedOut
-from producer.ids import check_batch_id, make_job_id, new_batch_id, split_job_id
+from producer.ids import make_job_id
 from producer.lookup import require_batch, require_job
 from producer.messages import (
     CHUNK_TASK,
@@ -84,10 +93,10 @@ class Client:
         too long) raises :class:`InvalidArgument` naming it, before anything is reserved or
         sent; a reference the worker cannot read gets its ``invalid_ref`` record.
         """
-        batch_id = _batch_id_argument(batch_id)
+        batch_id = batch_id_argument(batch_id)
         # Validated before an id is reserved: a refused job must not count as pending.
         with arguments():
-            _ref_argument(ref)
+            ref_argument(ref)
             draft = Job(
                 job_id=make_job_id(batch_id, 0), batch_id=batch_id, ref=ref, meta=meta, top_k=top_k
             )
@@ -115,7 +124,7 @@ class Client:
         was allowed is recorded (total 0), so that reading it says so rather than
         :class:`UnknownId`.
         """
-        batch_id = _batch_id_argument(batch_id)
+        batch_id = batch_id_argument(batch_id)
         # Checked before any id is reserved: a refused batch must not stay pending.
         with arguments("top_k"):
             check_top_k(top_k)
@@ -124,7 +133,7 @@ class Client:
         size = chunk_size if bulk else PUBLISH_GROUP
         total, iterator = 0, iter(items)
         with self.celery.producer_or_acquire() as producer:
-            while group := _source_items(islice(iterator, size), total):
+            while group := items_argument(islice(iterator, size), total):
                 specs = self._reserve(batch_id, group, total)
                 task, bodies = (_chunk if bulk else _jobs)(batch_id, specs, top_k)
                 self._publish(task, batch_id, bodies, producer)
@@ -150,7 +159,7 @@ class Client:
         """How far a batch has come: total, done, failed, pending; :class:`UnknownId` when
         nothing is known under `batch_id` (a typo, an expired batch, or one whose producer
         skipped the reservation and of which no job has finished yet)."""
-        status = self.ledger.status(_batch_id_argument(batch_id, new=False))
+        status = self.ledger.status(batch_id_argument(batch_id, new=False))
         require_batch(batch_id, status, self.store)
         return status
 
@@ -158,7 +167,7 @@ class Client:
         """:class:`UnknownId` unless something is known under `id`, a job id (``batch:index``,
         its index reserved or its record stored) or a batch id."""
         if ":" in id:
-            batch_id, _ = _job_id_argument(id)
+            batch_id, _ = job_id_argument(id)
             require_job(id, self.ledger.status(batch_id), self.store)
         else:
             self.status(id)
@@ -174,8 +183,8 @@ class Client:
         timeout passes with the job still unknown (a producer that skipped the reservation is
         seen only at its first record).
         """
-        _job_id_argument(job_id)
-        deadline = _deadline(timeout)
+        job_id_argument(job_id)
+        deadline = deadline_of(timeout)
         if not wait or deadline is None:
             self.check_known(job_id)
         while True:
@@ -209,8 +218,8 @@ class Client:
     ) -> Watch:
         """A wait on one batch (its records or its counters; see producer/watch.py);
         :class:`UnknownId` as :meth:`result` says, :class:`WaitTimedOut` past `timeout`."""
-        batch_id = _batch_id_argument(batch_id, new=False)
-        if _deadline(timeout) is None:
+        batch_id = batch_id_argument(batch_id, new=False)
+        if deadline_of(timeout) is None:
             self.status(batch_id)  # an unknown batch without a timeout: a wait for ever
         return Watch(
             status=lambda: self.ledger.status(batch_id),
@@ -239,7 +248,7 @@ class Client:
 
     def _reserve(self, batch_id: str, group: list[SourceItem], before: int) -> list[JobSpec]:
         # Validated before ids are reserved: a refused group must not count as pending.
-        drafts = [_spec(batch_id, item, before + n) for n, item in enumerate(group)]
+        drafts = [spec_argument(batch_id, item, before + n) for n, item in enumerate(group)]
         indices = self.ledger.reserve(batch_id, len(group))
         return [
             draft.model_copy(update={"job_id": make_job_id(batch_id, index)})
@@ -271,55 +280,3 @@ def _job_body(job: Job) -> dict[str, Any]:
 
 def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
-
-
-def _deadline(timeout: float | None) -> float | None:
-    """When a wait of `timeout` seconds from now ends; None for no timeout."""
-    if timeout is None:
-        return None
-    with arguments():
-        seconds = check_timeout(timeout)
-    return time.monotonic() + seconds
-
-
-def _spec(batch_id: str, item: SourceItem, position: int) -> JobSpec:
-    """`item` as a job spec (its index not reserved yet); InvalidArgument naming its position."""
-    with arguments(f"items[{position}]"):
-        _ref_argument(item.ref)
-        return JobSpec(job_id=make_job_id(batch_id, 0), ref=item.ref, meta=item.meta)
-
-
-def _source_items(items: Iterator[object], before: int) -> list[SourceItem]:
-    """The next group of items, strings made SourceItems; InvalidArgument for anything else."""
-    group = []
-    for n, item in enumerate(items):
-        if isinstance(item, str):
-            item = SourceItem(item)
-        if not isinstance(item, SourceItem):
-            raise InvalidArgument(
-                f"items[{before + n}]: a reference (str) or a SourceItem, not {type(item).__name__}"
-            )
-        group.append(item)
-    return group
-
-
-def _batch_id_argument(batch_id: object, *, new: bool = True) -> str:
-    """`batch_id` checked (a fresh one when None and `new`); else InvalidArgument."""
-    if batch_id is None and new:
-        return new_batch_id()
-    with arguments("batch_id"):
-        return check_batch_id(batch_id)
-
-
-def _job_id_argument(job_id: object) -> tuple[str, int]:
-    with arguments("job_id"):
-        return split_job_id(job_id)  # type: ignore[arg-type]  # checked by split_job_id
-
-
-def _ref_argument(ref: object) -> None:
-    """InvalidArgument unless `ref` is a string. What the message schema refuses (empty, over
-    4,096 characters) is refused by it; a reference no worker can read is not refused here:
-    it gets its own ``invalid_ref`` record, as one bad input fails alone (`earmark enqueue`
-    checks a whole manifest first instead: `producer.sources.check_queued_ref`)."""
-    if not isinstance(ref, str):
-        raise InvalidArgument(f"ref: a string, not {type(ref).__name__}")
