@@ -1,4 +1,8 @@
-"""The producer's client: queue references, then poll their status and results."""
+"""The producer's client: queue references, then poll their status and results.
+
+Every bad argument raises :class:`InvalidArgument` naming it; an id nothing is known under,
+:class:`UnknownId`; a wait past its timeout, :class:`WaitTimedOut` (`producer.errors`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,20 @@ from typing import Any
 
 from celery import Celery
 
+from producer.arguments import (
+    arguments,
+    batch_id_argument,
+    check_chunk_size,
+    deadline_of,
+    items_argument,
+    job_id_argument,
+    ref_argument,
+    spec_argument,
+)
 from producer.broker import Publisher, make_celery
-from producer.errors import BrokerError
-from producer.ids import check_batch_id, make_job_id, new_batch_id
+from producer.errors import BrokerError, InvalidArgument, NothingToQueue, WaitTimedOut
+from producer.ids import make_job_id
+from producer.lookup import require_batch, require_job
 from producer.messages import (
     CHUNK_TASK,
     CLASSIFY_TASK,
@@ -72,12 +87,19 @@ class Client:
         meta: dict[str, Any] | None = None,
         batch_id: str | None = None,
     ) -> str:
-        """Queue one reference on the interactive queue; returns its job id."""
-        batch_id = batch_id or new_batch_id()
+        """Queue one reference on the interactive queue; returns its job id.
+
+        A bad argument (an id, ``top_k``, ``meta``, a reference that is not a string, empty or
+        too long) raises :class:`InvalidArgument` naming it, before anything is reserved or
+        sent; a reference the worker cannot read gets its ``invalid_ref`` record.
+        """
+        batch_id = batch_id_argument(batch_id)
         # Validated before an id is reserved: a refused job must not count as pending.
-        draft = Job(
-            job_id=make_job_id(batch_id, 0), batch_id=batch_id, ref=ref, meta=meta, top_k=top_k
-        )
+        with arguments():
+            ref_argument(ref)
+            draft = Job(
+                job_id=make_job_id(batch_id, 0), batch_id=batch_id, ref=ref, meta=meta, top_k=top_k
+            )
         (index,) = self.ledger.reserve(batch_id, 1)
         job = draft.model_copy(update={"job_id": make_job_id(batch_id, index)})
         self._publish(CLASSIFY_TASK, batch_id, {job.job_id: _job_body(job)})
@@ -92,44 +114,86 @@ class Client:
         bulk: bool = True,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         on_progress: Callable[[int], None] | None = None,
+        allow_empty: bool = False,
     ) -> Submission:
-        """Queue many references as one batch: chunks on the bulk queue, or single jobs."""
-        batch_id = batch_id or new_batch_id()
-        check_top_k(top_k)  # before any id is reserved: a refused batch must not stay pending
+        """Queue many references as one batch: chunks on the bulk queue, or single jobs.
+
+        Items stream, group by group; a bad one raises :class:`InvalidArgument` naming its
+        position, after the groups before it were sent (``on_progress`` has counted them). No
+        item at all raises :class:`NothingToQueue` unless `allow_empty`; an empty batch that
+        was allowed is recorded (total 0), so that reading it says so rather than
+        :class:`UnknownId`.
+        """
+        batch_id = batch_id_argument(batch_id)
+        # Checked before any id is reserved: a refused batch must not stay pending.
+        with arguments("top_k"):
+            check_top_k(top_k)
+        with arguments():
+            check_chunk_size(chunk_size)
         size = chunk_size if bulk else PUBLISH_GROUP
-        iterator = (SourceItem(i) if isinstance(i, str) else i for i in items)
-        total = 0
+        total, iterator = 0, iter(items)
         with self.celery.producer_or_acquire() as producer:
-            while group := list(islice(iterator, size)):
-                specs = self._reserve(batch_id, group)
-                pack = _chunk if bulk else _jobs
-                task, bodies = pack(batch_id, specs, top_k)
+            while group := items_argument(islice(iterator, size), total):
+                specs = self._reserve(batch_id, group, total)
+                task, bodies = (_chunk if bulk else _jobs)(batch_id, specs, top_k)
                 self._publish(task, batch_id, bodies, producer)
                 total += len(group)
                 if on_progress is not None:
                     on_progress(len(group))
+        if total == 0:
+            if not allow_empty:
+                raise NothingToQueue("nothing to queue: no reference given (allow_empty=False)")
+            self.ledger.reserve(batch_id, 0)
         return Submission(batch_id, total)
 
     def replay(self, job: Job) -> None:
         """Queue a job again under its own id, its attempts and its counted finish forgotten."""
+        if not isinstance(job, Job):
+            raise InvalidArgument(f"job: a producer.messages.Job, not {type(job).__name__}")
         self.state.attempts.clear(job.job_id)
         self.state.dead_letters.forget(job.job_id)
         self.ledger.reopen(job.job_id, failed=True)
         self._publish(CLASSIFY_TASK, job.batch_id, {job.job_id: _job_body(job)})
 
     def status(self, batch_id: str) -> BatchStatus:
-        """How far a batch has come: total, done, failed, pending."""
-        return self.ledger.status(batch_id)
+        """How far a batch has come: total, done, failed, pending; :class:`UnknownId` when
+        nothing is known under `batch_id` (a typo, an expired batch, or one whose producer
+        skipped the reservation and of which no job has finished yet)."""
+        status = self.ledger.status(batch_id_argument(batch_id, new=False))
+        require_batch(batch_id, status, self.store)
+        return status
+
+    def check_known(self, id: str) -> None:
+        """:class:`UnknownId` unless something is known under `id`, a job id (``batch:index``,
+        its index reserved or its record stored) or a batch id."""
+        if ":" in id:
+            batch_id, _ = job_id_argument(id)
+            require_job(id, self.ledger.status(batch_id), self.store)
+        else:
+            self.status(id)
 
     def result(
         self, job_id: str, *, wait: bool = False, timeout: float | None = None
     ) -> ResultRecord | None:
-        """A job's record; with ``wait``, poll until it is there or ``timeout`` seconds pass."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """A job's record, or None when the job is known but not finished yet.
+
+        With ``wait``, polls until the record is there; :class:`WaitTimedOut` once `timeout`
+        seconds pass first. :class:`UnknownId` when nothing is known under `job_id`: at once
+        without ``wait`` or without a `timeout` (such a wait could never end), else when the
+        timeout passes with the job still unknown (a producer that skipped the reservation is
+        seen only at its first record).
+        """
+        job_id_argument(job_id)
+        deadline = deadline_of(timeout)
+        if not wait or deadline is None:
+            self.check_known(job_id)
         while True:
             record = self.store.get(job_id)
-            if record is not None or not wait or _past(deadline):
+            if record is not None or not wait:
                 return record
+            if _past(deadline):
+                self.check_known(job_id)
+                raise WaitTimedOut(f"no result for {job_id} after {timeout:g} s")
             time.sleep(POLL_S)
 
     def iter_results(
@@ -141,21 +205,28 @@ class Client:
         on_stall: OnStall | None = None,
     ) -> Iterator[ResultRecord]:
         """A batch's records; with ``wait``, each as it arrives until none is pending, and
-        :class:`WaitTimedOut` once `timeout` seconds pass first."""
+        :class:`WaitTimedOut` once `timeout` seconds pass first. :class:`UnknownId` for a batch
+        nothing is known of, as :meth:`result` says (raised by this call, not the iteration,
+        except after a timeout)."""
         if not wait:
+            self.status(batch_id)
             return self.store.iter_batch(batch_id)
         return self.watch(batch_id, timeout=timeout, on_stall=on_stall).records()
 
     def watch(
         self, batch_id: str, *, timeout: float | None = None, on_stall: OnStall | None = None
     ) -> Watch:
-        """A wait on one batch (its records or its counters; see producer/watch.py)."""
-        check_batch_id(batch_id)
+        """A wait on one batch (its records or its counters; see producer/watch.py);
+        :class:`UnknownId` as :meth:`result` says, :class:`WaitTimedOut` past `timeout`."""
+        batch_id = batch_id_argument(batch_id, new=False)
+        if deadline_of(timeout) is None:
+            self.status(batch_id)  # an unknown batch without a timeout: a wait for ever
         return Watch(
-            status=lambda: self.status(batch_id),
+            status=lambda: self.ledger.status(batch_id),
             read=lambda: self.store.iter_batch(batch_id),
             timeout_s=timeout,
             on_stall=on_stall,
+            on_timeout=lambda current: require_batch(batch_id, current, self.store),
         )
 
     def _publish(
@@ -175,9 +246,9 @@ class Client:
                 " them once the broker answers"
             ) from e
 
-    def _reserve(self, batch_id: str, group: list[SourceItem]) -> list[JobSpec]:
+    def _reserve(self, batch_id: str, group: list[SourceItem], before: int) -> list[JobSpec]:
         # Validated before ids are reserved: a refused group must not count as pending.
-        drafts = [JobSpec(job_id=make_job_id(batch_id, 0), ref=i.ref, meta=i.meta) for i in group]
+        drafts = [spec_argument(batch_id, item, before + n) for n, item in enumerate(group)]
         indices = self.ledger.reserve(batch_id, len(group))
         return [
             draft.model_copy(update={"job_id": make_job_id(batch_id, index)})

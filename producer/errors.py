@@ -23,11 +23,15 @@ record's ``error.code`` holds::
     │   │   └── InvalidId             invalid_message (a batch, chunk or job id off the grammar)
     │   └── WorkerCrashed             worker_crashed (the job killed its worker too often)
     ├── ConfigError                   config_error   (a setting or flag that cannot work)
+    │   └── InvalidArgument           invalid_argument (a bad argument to a Client method)
+    │       └── NothingToQueue        nothing_to_queue (an enqueue that would send nothing)
+    ├── UnknownId                     unknown_id     (nothing is known under a batch or job id)
     └── WaitTimedOut                  wait_timeout   (a command's --timeout passed)
 
 The command line maps the tree to exit codes in one place (`producer.cli.exit_code`).
-``InvalidId`` and ``ConfigError`` are also ``ValueError``\ s, so that pydantic validators that
-call the id checks report them as validation errors.
+``InvalidId`` and ``ConfigError`` (so ``InvalidArgument``) are also ``ValueError``\ s, so that
+pydantic validators that call the id checks report them as validation errors; ``UnknownId`` is
+also a ``LookupError``.
 """
 
 from __future__ import annotations
@@ -150,6 +154,27 @@ class ConfigError(EarmarkError, ValueError):
     """A setting, flag or URL that cannot work as given."""
 
     code = "config_error"
+
+
+class InvalidArgument(ConfigError):
+    """An argument to a `producer.Client` method (or a command's flag) that cannot work; the
+    message names the argument."""
+
+    code = "invalid_argument"
+
+
+class NothingToQueue(InvalidArgument):
+    """An enqueue that would send nothing (an empty folder, prefix, manifest or list), unless
+    empty runs were allowed."""
+
+    code = "nothing_to_queue"
+
+
+class UnknownId(EarmarkError, LookupError):
+    """Nothing is known under a batch or job id: no job reserved, no record stored (a typo, or
+    a batch whose records and counters expired)."""
+
+    code = "unknown_id"
 
 
 class WaitTimedOut(EarmarkError):

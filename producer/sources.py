@@ -7,19 +7,37 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from producer.errors import InvalidReference
+from producer.errors import ConfigError, InvalidReference
 from producer.messages import JobSpec, describe_invalid
+from producer.redact import redact_ref
+from producer.refs import AudioRef, LocalRef, parse_ref
 
-#: Extensions a folder walk or prefix listing picks up (lower case).
+#: Extensions a folder walk or a prefix listing picks up (lower case): one for every container
+#: the worker's decoder reads, which it picks from the bytes' magic numbers, never the name
+#: (`worker/audio/containers.py`, ``sniff_container``; tests/test_sources.py holds the two
+#: together). AU (``.au``, ``.snd``) and Wave64 (``.w64``) are not among them: the decoder
+#: answers ``unsupported_format`` for both, so a folder of them queues nothing.
 AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".webm"}
+    {
+        *(".wav", ".wave", ".bwf"),  # RIFF or RF64 WAVE
+        *(".flac",),
+        *(".ogg", ".oga", ".opus", ".spx"),  # Ogg
+        *(".mka", ".webm", ".mkv"),  # Matroska
+        *(".aif", ".aiff", ".aifc"),  # AIFF
+        *(".caf",),  # Core Audio Format
+        *(".amr",),
+        *(".wma", ".asf"),  # ASF
+        *(".mp3",),
+        *(".aac",),  # ADTS
+        *(".m4a", ".m4b", ".mp4", ".mov", ".3gp", ".3g2"),  # ISO base media (QuickTime)
+    }
 )
 
 
@@ -37,49 +55,104 @@ def from_refs(refs: Iterable[str]) -> Iterator[SourceItem]:
         yield SourceItem(ref)
 
 
+def check_refs(refs: Iterable[str]) -> None:
+    """:class:`InvalidReference` naming the first reference an enqueue would refuse."""
+    for position, ref in enumerate(refs, start=1):
+        try:
+            check_queued_ref(ref)
+        except InvalidReference as e:
+            raise InvalidReference(f"reference {position} ({redact_ref(ref)[:200]}): {e}") from e
+
+
+def check_queued_ref(ref: str) -> AudioRef:
+    """`ref` parsed by the worker's own parser (`producer.refs`), and not a relative path: a
+    queued job is read by a worker elsewhere, from its own working directory."""
+    parsed = parse_ref(ref)
+    if isinstance(parsed, LocalRef) and not os.path.isabs(parsed.path):
+        raise InvalidReference(
+            "a relative path is read from each worker's own working directory:"
+            " give an absolute path (or file:///...)"
+        )
+    return parsed
+
+
 def from_manifest(path: Path) -> Iterator[SourceItem]:
-    """A manifest: one reference a line, or JSON lines with a ``ref`` field (the rest is meta)."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            yield _manifest_item(text, path, number)
+    """A manifest: one reference a line, or JSON lines with a ``ref`` field and either a
+    ``meta`` object (the record's ``meta``) or other fields (which together are its ``meta``)."""
+    for number, text in _lines(path):
+        yield _manifest_item(text, f"{path}:{number}")
 
 
 def check_manifest(path: Path) -> int:
     """How many references a manifest holds, once every line is known good; else
     :class:`InvalidReference` naming the first bad line (nothing has been queued yet)."""
     count = 0
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            item = _manifest_item(text, path, number)
-            try:
-                JobSpec(job_id="manifest:0", ref=item.ref, meta=item.meta)
-            except ValidationError as e:
-                raise InvalidReference(f"{path}:{number}: {describe_invalid(e)}") from e
-            count += 1
+    for number, text in _lines(path):
+        where = f"{path}:{number}"
+        item = _manifest_item(text, where)
+        try:
+            check_queued_ref(item.ref)
+            JobSpec(job_id="manifest:0", ref=item.ref, meta=item.meta)
+        except InvalidReference as e:
+            raise InvalidReference(f"{where}: ref: {e}") from e
+        except ValidationError as e:
+            raise InvalidReference(f"{where}: {describe_invalid(e)}") from e
+        count += 1
     return count
 
 
-def _manifest_item(text: str, path: Path, number: int) -> SourceItem:
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Each line's number and text, blank lines and ``#`` comments skipped; a line that is not
+    UTF-8 is named (decoded line by line: a file's decoder would fail at a buffer's edge)."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise InvalidReference(f"{path}:{number}: not UTF-8 text ({e.reason})") from e
+            if text and not text.startswith("#"):
+                yield number, text
+
+
+def _manifest_item(text: str, where: str) -> SourceItem:
     if not text.startswith("{"):
         return SourceItem(text)
+    fields = _json_object(text, where)
+    ref = fields.pop("ref", None)
+    if not isinstance(ref, str):
+        raise InvalidReference(f"{where}: a JSON line needs a string 'ref' field")
+    if "meta" not in fields:
+        return SourceItem(ref, fields or None)
+    meta = fields.pop("meta")
+    if fields:
+        raise InvalidReference(
+            f"{where}: a line with a 'meta' field holds no other fields besides 'ref'"
+            f" (move {', '.join(sorted(fields))} into meta)"
+        )
+    if meta is not None and not isinstance(meta, dict):
+        raise InvalidReference(f"{where}: 'meta' is a JSON object, not {type(meta).__name__}")
+    return SourceItem(ref, meta or None)
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    """The line's JSON object. Nesting too deep for the parser's stack is refused as any bad
+    line is (a RecursionError once escaped as exit 1); nesting it can parse meets ``meta``'s
+    caps (`producer.messages.check_meta`), which say the limit."""
     try:
         fields = json.loads(text)
+    except RecursionError as e:
+        raise InvalidReference(f"{where}: JSON nested too deep to read") from e
     except ValueError as e:
-        raise InvalidReference(f"{path}:{number}: not JSON: {e}") from e
-    ref = fields.pop("ref", None) if isinstance(fields, dict) else None
-    if not isinstance(ref, str):
-        raise InvalidReference(f"{path}:{number}: a JSON line needs a string 'ref' field")
-    return SourceItem(ref, fields or None)
+        raise InvalidReference(f"{where}: not JSON: {' '.join(str(e).split())[:200]}") from e
+    if not isinstance(fields, dict):
+        raise InvalidReference(f"{where}: a JSON line is an object with a 'ref' field")
+    return fields
 
 
 def from_folder(folder: Path) -> Iterator[SourceItem]:
-    """Audio files under a folder, walked in sorted order so reruns queue the same ids."""
+    """The files under a folder whose extension is in ``AUDIO_EXTENSIONS`` (any case; one for
+    each container the decoder reads), walked in the same order every run so that reruns queue
+    the same ids; symlinked folders are not entered."""
     stack = [folder.resolve()]
     while stack:
         current = stack.pop()
@@ -90,6 +163,25 @@ def from_folder(folder: Path) -> Iterator[SourceItem]:
                 stack.append(Path(entry.path))
             elif Path(entry.name).suffix.lower() in AUDIO_EXTENSIONS:
                 yield SourceItem(entry.path)
+
+
+def check_folder_readable(folder: Path, roots: Sequence[str], roots_set: bool) -> None:
+    """:class:`ConfigError` unless `folder` lies under one of `roots`, checked as a worker
+    checks a local path (`worker/fetch/local.py`: both resolved, then compared by path
+    component); when ``EARMARK_LOCAL_ROOTS`` is unset (`roots_set` false) a worker reads under
+    its working directory, and this process's stands for it."""
+    real = os.path.realpath(folder)
+    for root in map(os.path.realpath, roots):
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return
+    if roots_set:
+        where = f"EARMARK_LOCAL_ROOTS ({':'.join(roots)})"
+    else:
+        where = f"EARMARK_LOCAL_ROOTS (unset: a worker's working directory, here {roots[0]})"
+    raise ConfigError(
+        f"--dir {folder}: outside {where}, so no worker would read its files;"
+        " add the folder to EARMARK_LOCAL_ROOTS (the workers' too)"
+    )
 
 
 def from_s3_prefix(client: Any, url: str) -> Iterator[SourceItem]:

@@ -41,6 +41,9 @@ class Watch:
     on_stall: OnStall | None = None
     #: Told the counters of every poll (a progress bar); set by the command that waits.
     on_status: Callable[[BatchStatus], None] | None = None
+    #: Told the last counters when the timeout passes, before WaitTimedOut: the client's check
+    #: that the batch is known at all (UnknownId rather than a timeout for a typo).
+    on_timeout: Callable[[BatchStatus], None] | None = None
     poll_s: float = POLL_S
     stall_s: float = STALL_S
     _started: float = field(default_factory=time.monotonic)
@@ -77,6 +80,8 @@ class Watch:
 
     def _sleep_or_time_out(self, current: BatchStatus) -> None:
         if self.timeout_s is not None and time.monotonic() - self._started >= self.timeout_s:
+            if self.on_timeout is not None:
+                self.on_timeout(current)
             raise WaitTimedOut(
                 f"batch {current.batch_id}: {describe(current)} after {self.timeout_s:g} s"
             )

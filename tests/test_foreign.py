@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from producer.client import Client
+from producer.errors import UnknownId
 from tests.models import GOLDEN_AUDIO
 from tests.tools import require_tool
 from tests.workers import WorkerProcess, client_for, start_worker, worker_env
@@ -97,10 +98,12 @@ def test_a_producer_that_skips_the_reservation_is_never_told_complete(
 ) -> None:
     """Given jobs published without a reservation (before, status read {"total": 0, "done": 1,
     "pending": 0} while the rest were still queued, and `results --wait` returned at once): the
-    jobs still run, but pending stays unknown, never a false 0."""
+    jobs still run, but pending stays unknown, never a false 0. Until a first record, nothing
+    is known of the batch at all (UnknownId); a wait with a timeout still sees the records."""
     batch = uuid.uuid4().hex
     produce(node_producer, env, batch, interactive=CLIPS[:2], bulk=[], reserve=False)
-    assert client.status(batch).pending is None
+    with pytest.raises(UnknownId):
+        client.status(batch)
     workers.append(start_worker(env, tmp_path / "worker.log"))
     workers[0].wait_ready()
     for n in range(2):

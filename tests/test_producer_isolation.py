@@ -32,7 +32,7 @@ def test_producer_enqueues_without_worker_dependencies(redis_url: str) -> None:
                 return None
 
         sys.meta_path.insert(0, Refuse())
-        from producer.client import Client
+        from producer import Client  # re-exported, loaded on first use
         from producer.cli import app  # the command line too
         submission = Client().submit_many(["a.wav", "b.wav", "c.wav"], bulk=False)
         job = Client().submit("d.wav")
@@ -75,7 +75,7 @@ def test_pip_install_earmark_alone_enqueues_from_a_fresh_venv(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EARMARK_", "VIRTUAL_ENV"))}
     env |= {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
     done = subprocess.run(
-        [str(venv / "bin" / "earmark"), "enqueue", "a.wav", "b.wav", "--interactive"],
+        [str(venv / "bin" / "earmark"), "enqueue", "/a.wav", "/b.wav", "--interactive"],
         capture_output=True,
         text=True,
         env=env,

@@ -135,7 +135,7 @@ def test_enqueue_wait_draws_its_bar_and_stops_at_the_timeout(redis_url: str, red
 def test_enqueue_wait_off_a_terminal_says_plain_lines(redis_url: str, redis_client) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("EARMARK_")}
     env = {**clean, "EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
-    command = [sys.executable, "-m", "producer.cli", "enqueue", "a.wav", "--batch-id", "plain"]
+    command = [sys.executable, "-m", "producer.cli", "enqueue", "/a.wav", "--batch-id", "plain"]
     done = subprocess.run(
         [*command, "--wait", "--timeout", "1"], env=env, capture_output=True, text=True
     )

@@ -7,51 +7,73 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast, get_args
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from producer.errors import ConfigError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
-from producer.settings import Settings
+from producer.settings import Batching, Dtype, Settings
 from worker.hub import resolve_model
 from worker.labeling import LabelOptions
 from worker.optimize import QuantFormat, StaticQuantization
 from worker.optimize import optimize as write_static_int8
 from worker.pipeline import pipeline
 from worker.postprocess import FunctionChoice
-from worker.windows import WindowSpec
+from worker.windows import Aggregate, WindowSpec
+
+#: ``--dtype``'s help; its choices are `producer.settings.Dtype`'s, listed by Typer.
+_DTYPE_HELP = "which ONNX graph of the model: onnx/model.onnx, _quantized, _fp16, _int8_static"
+
+
+#: Flags named otherwise than the setting they override.
+_FLAGS = {"max_batch": "--batch-size", "model_revision": "--revision"}
+
+
+def _settings(**flags: Any) -> Settings:
+    """Settings from the environment, the flags given (not None) overriding it; ConfigError
+    (exit 2, one line naming the flag and the variable, no pydantic URL) for a refused value."""
+    try:
+        return Settings(**{name: value for name, value in flags.items() if value is not None})
+    except ValidationError as e:
+        problems = e.errors(include_input=False, include_url=False)
+        raise ConfigError("; ".join(_problem(p["loc"], p["msg"]) for p in problems)) from e
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    field = str(loc[0]) if loc else ""
+    if not field:
+        return message
+    flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+    return f"{flag} (EARMARK_{field.upper()}): {message}"
 
 
 def classify(
     refs: Annotated[list[str], typer.Argument(help="Audio references: paths, s3://, http(s)://")],
     model: Annotated[str | None, typer.Option(help="Hub repo id or local folder")] = None,
-    dtype: Annotated[str | None, typer.Option(help="fp32, q8, fp16 or int8")] = None,
+    dtype: Annotated[Dtype | None, typer.Option(help=_DTYPE_HELP)] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="labels per input; 0 = all")] = None,
     batch_size: Annotated[int | None, typer.Option(help="most clips in one model call")] = None,
     function: Annotated[
-        str, typer.Option("--function", help="auto, softmax, sigmoid or none")
+        FunctionChoice, typer.Option("--function", help="scores from logits; auto: the config's")
     ] = "auto",
     window: Annotated[float | None, typer.Option(help="sliding window length, s")] = None,
     hop: Annotated[float | None, typer.Option(help="sliding window hop, s")] = None,
-    aggregate: Annotated[str, typer.Option(help="pool windows by mean or max")] = "mean",
+    aggregate: Annotated[Aggregate, typer.Option(help="pool windows' scores")] = "mean",
     per_window: Annotated[bool, typer.Option(help="also print each window's labels")] = False,
     batching: Annotated[
-        str | None, typer.Option(help="exact, or padded: near lengths share calls (scores move)")
+        Batching | None,
+        typer.Option(help="exact, or padded: near lengths share calls (scores move)"),
     ] = None,
 ) -> None:
     """Classify references in this process and print one JSON line each, in input order."""
-    overrides: dict[str, Any] = {
-        "model": model,
-        "dtype": dtype,
-        "top_k": top_k,
-        "max_batch": batch_size,
-        "batching": batching,
-    }
+    settings = _settings(
+        model=model, dtype=dtype, top_k=top_k, max_batch=batch_size, batching=batching
+    )
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         spec = _window_spec(window, hop, aggregate, per_window)
-        options = LabelOptions(top_k=settings.top_k, function=_function(function))
+        options = LabelOptions(top_k=settings.top_k, function=function)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     classify = pipeline(settings=settings)  # a model that cannot load is a usage error too
@@ -64,24 +86,20 @@ def classify(
 
 
 def _window_spec(
-    window: float | None, hop: float | None, aggregate: str, per_window: bool
+    window: float | None, hop: float | None, aggregate: Aggregate, per_window: bool
 ) -> WindowSpec | None:
     if window is None:
         if hop is not None or per_window:
             raise ValueError("--hop and --per-window need --window")
         return None
-    if aggregate not in ("mean", "max"):
-        raise ValueError("--aggregate is mean or max")
-    return WindowSpec(window, hop or window, "mean" if aggregate == "mean" else "max", per_window)
-
-
-def _function(name: str) -> FunctionChoice:
-    if name not in get_args(FunctionChoice):
-        raise ValueError("--function is auto, softmax, sigmoid or none")
-    return cast(FunctionChoice, name)
+    return WindowSpec(window, hop or window, aggregate, per_window)
 
 
 def worker(
+    model: Annotated[
+        str | None, typer.Option(help="Hub repo id or local folder [EARMARK_MODEL]")
+    ] = None,
+    dtype: Annotated[Dtype | None, typer.Option(help=f"{_DTYPE_HELP} [EARMARK_DTYPE]")] = None,
     concurrency: Annotated[
         int, typer.Option(help="worker processes, each with its own warm model")
     ] = 1,
@@ -99,13 +117,14 @@ def worker(
         bool, typer.Option("--events/--without-events", help="send Celery task events")
     ] = True,
 ) -> None:
-    """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...)."""
+    """Run a Celery worker for the configured model (EARMARK_MODEL, EARMARK_DTYPE, ...; the
+    flags override them)."""
     if concurrency < 1:
         raise typer.BadParameter("--concurrency must be at least 1")
     from worker.service.app import create_worker, node_name_for, run_worker
     from worker.service.runtime import tune_malloc
 
-    settings = worker_settings(Settings(), concurrency)
+    settings = worker_settings(_settings(model=model, dtype=dtype), concurrency)
     tune_malloc(settings)  # before any thread: the pool processes inherit it
     if metrics_port is not None:
         settings = settings.model_copy(update={"metrics_port": metrics_port})
@@ -146,14 +165,10 @@ def worker_settings(settings: Settings, processes: int) -> Settings:
 def fetch_model(
     model: Annotated[str | None, typer.Option(help="Hub repo id or local folder")] = None,
     revision: Annotated[str | None, typer.Option(help="Hub branch, tag or commit")] = None,
-    dtype: Annotated[str | None, typer.Option(help="fp32, q8 or fp16")] = None,
+    dtype: Annotated[Dtype | None, typer.Option(help=_DTYPE_HELP)] = None,
 ) -> None:
     """Pre-pull the three files a model needs for a dtype into the Hugging Face cache (HF_HOME)."""
-    overrides: dict[str, Any] = {"model": model, "model_revision": revision, "dtype": dtype}
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
+    settings = _settings(model=model, model_revision=revision, dtype=dtype)
     # The same code path a worker takes, so that a worker started on this cache finds every
     # file it asks for (with HF_HUB_OFFLINE=1 too).
     files = resolve_model(settings.model, revision=settings.model_revision, dtype=settings.dtype)
@@ -178,7 +193,7 @@ def optimize(
         Path | None, typer.Option(help="write into a copy of the model folder here")
     ] = None,
     quant_format: Annotated[
-        str, typer.Option("--format", help="qoperator or qdq")
+        QuantFormat, typer.Option("--format", help="how the int8 graph is written")
     ] = StaticQuantization.quant_format,
     convolutions: Annotated[
         bool, typer.Option(help="quantize the convolutional front end too")
@@ -186,14 +201,12 @@ def optimize(
     max_clips: Annotated[int, typer.Option(help="most calibration clips to read")] = 256,
 ) -> None:
     """Write a static int8 graph (dtype int8) calibrated on a manifest's clips; print its path."""
-    if quant_format not in get_args(QuantFormat):
-        raise ConfigError("--format is qoperator or qdq")
     if max_clips < 1:
         raise ConfigError("--max-clips must be at least 1")
     settings = Settings()
     # The manifest's own folder is readable too: its author chose the clips it names.
     roots = f"{settings.local_roots}:{calibrate.resolve().parent}"
-    options = StaticQuantization(cast(QuantFormat, quant_format), convolutions, max_clips=max_clips)
+    options = StaticQuantization(quant_format, convolutions, max_clips=max_clips)
     target = write_static_int8(
         model,
         calibrate,

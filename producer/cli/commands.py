@@ -1,12 +1,14 @@
-"""Producer commands: ``earmark enqueue``, ``earmark results`` and ``earmark status``."""
+"""Producer commands: ``earmark enqueue``, ``earmark results``, ``earmark status`` and
+``earmark dlq``."""
 
 from __future__ import annotations
 
 import itertools
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,23 +18,27 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
 
+from producer.cli.interrupt import Interrupted, SignalGuard
 from producer.cli.progress import LiveBar, PlainLines
 from producer.client import Client, Submission
-from producer.errors import WaitTimedOut
+from producer.errors import NothingToQueue
 from producer.ids import check_batch_id, new_batch_id
 from producer.messages import Job, check_top_k
 from producer.records import ResultRecord
 from producer.redact import redact_ref
+from producer.settings import Settings
 from producer.sources import (
+    AUDIO_EXTENSIONS,
     SourceItem,
+    check_folder_readable,
     check_manifest,
+    check_refs,
     from_folder,
     from_manifest,
     from_refs,
@@ -42,16 +48,24 @@ from producer.state.ledger import BatchStatus
 from producer.stores.aws import make_s3_client
 from producer.watch import Watch, describe
 
+#: ``--dir``'s help: which files it picks (`producer.sources.AUDIO_EXTENSIONS`) and where.
+_FOLDER_HELP = (
+    f"queue the audio files under it, by extension ({' '.join(sorted(AUDIO_EXTENSIONS))});"
+    " it must lie under EARMARK_LOCAL_ROOTS"
+)
+
 
 def enqueue(
-    refs: Annotated[list[str] | None, typer.Argument(help="references to queue")] = None,
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="references to queue: absolute paths, s3://, URLs")
+    ] = None,
     manifest: Annotated[
         Path | None,
         typer.Option(help="one reference a line, or JSON lines", exists=True, dir_okay=False),
     ] = None,
     dir: Annotated[
         Path | None,
-        typer.Option("--dir", help="queue the audio files under it", exists=True, file_okay=False),
+        typer.Option("--dir", help=_FOLDER_HELP, exists=True, file_okay=False),
     ] = None,
     s3_prefix: Annotated[str | None, typer.Option(help="queue the objects under s3://b/p")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="labels per result")] = None,
@@ -61,26 +75,76 @@ def enqueue(
     interactive: Annotated[
         bool, typer.Option(help="one message per reference on the interactive queue")
     ] = False,
+    allow_empty: Annotated[
+        bool, typer.Option(help="queue an empty batch when there is nothing to send (else exit 2)")
+    ] = False,
 ) -> None:
-    """Queue references; print {"batch_id", "jobs"}; with --wait, then every result line."""
+    """Queue references; print {"batch_id", "jobs"}, interrupted too (then exit 130, or 143 on
+    SIGTERM); with --wait, then every result line."""
     batch_id = check_batch_id(batch_id) if batch_id is not None else new_batch_id()
     check_top_k(top_k)
-    # A manifest is checked whole before anything is sent; its length gives the bar an ETA.
-    listed = check_manifest(manifest) if manifest is not None else 0
-    known = len(refs or []) + listed if not (dir or s3_prefix) else None
-    items = _sources(refs or [], manifest, dir, s3_prefix)
+    check_refs(refs or [])
     client = Client()
-    sent = [0]
-    try:
-        submission = _submit(client, items, batch_id, top_k, not interactive, known, sent)
-    except Exception:
-        # A folder or a prefix is checked as it streams: say what was queued before the stop.
-        _print_json({"batch_id": batch_id, "jobs": sent[0]})
-        raise
+    _check_folder(client.settings, dir)
+    plan = _Plan(refs or [], manifest, dir, s3_prefix, not interactive, allow_empty)
+    submission = _send(client, plan, batch_id, top_k)
     _print_json({"batch_id": submission.batch_id, "jobs": submission.jobs})
     if wait:
         watch = client.watch(submission.batch_id, timeout=timeout, on_stall=_say_stalled)
         raise typer.Exit(1 if _wait_for_records(watch) else 0)
+
+
+def _check_folder(settings: Settings, folder: Path | None) -> None:
+    """ConfigError (exit 2) for a folder no worker would read, naming EARMARK_LOCAL_ROOTS."""
+    if folder is None:
+        return
+    roots_set = "local_roots" in settings.model_fields_set
+    check_folder_readable(folder, settings.local_root_list, roots_set)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What an enqueue reads, and how it sends it."""
+
+    refs: list[str]
+    manifest: Path | None
+    folder: Path | None
+    s3_prefix: str | None
+    bulk: bool
+    allow_empty: bool
+
+    def empty(self) -> str:
+        """What was empty, in words, for the usage error of an enqueue that sent nothing."""
+        parts = [
+            *([f"manifest {self.manifest} lists no reference"] if self.manifest else []),
+            *([f"no audio file under {self.folder} (see --help for the extensions)"]
+              if self.folder else []),
+            *([f"no audio object under {self.s3_prefix}"] if self.s3_prefix else []),
+        ]  # fmt: skip
+        said = "; ".join(parts) or "no reference, --manifest, --dir or --s3-prefix given"
+        return f"nothing to queue: {said} (--allow-empty queues an empty batch)"
+
+
+def _send(client: Client, plan: _Plan, batch_id: str, top_k: int | None) -> Submission:
+    """Check, then queue, `plan`; on any stop, even a signal, print what was sent first."""
+    sent, checked = [0], False
+    with SignalGuard() as guard:
+        try:
+            # A manifest is checked whole before anything is sent; its length gives the bar an ETA.
+            with guard.reading():
+                known = len(plan.refs) + (check_manifest(plan.manifest) if plan.manifest else 0)
+            checked = True
+            total = None if plan.folder or plan.s3_prefix else known
+            items = guard.items(_sources(plan))
+            return _submit(client, items, batch_id, top_k, plan, total, _adder(sent, guard))
+        except NothingToQueue as e:
+            raise NothingToQueue(plan.empty()) from e  # nothing was sent, nothing to print
+        except (Exception, Interrupted) as e:
+            # A folder or a prefix is checked as it streams, and a signal stops between groups:
+            # say what was queued before the stop (a refused manifest sent nothing: no line).
+            if checked or isinstance(e, Interrupted):
+                _print_json({"batch_id": batch_id, "jobs": sent[0]})
+            raise
 
 
 def results(
@@ -90,11 +154,10 @@ def results(
 ) -> None:
     """Print the result lines of a job or a batch."""
     client = Client()
+    client.check_known(id)  # a typo is exit 5 at once, waiting or not
     if ":" in id:
         record = client.result(id, wait=wait, timeout=timeout)
-        if record is None and wait:
-            raise WaitTimedOut(f"no result for {id} after {timeout:g} s")
-        if record is None:
+        if record is None:  # without --wait: the job is known, its record not in yet
             typer.echo(f"earmark: no result for {id} yet", err=True)
             raise typer.Exit(1)
         raise typer.Exit(1 if _print_records(iter([record])) else 0)
@@ -110,8 +173,9 @@ def status(
     """Print {"batch_id", "total", "done", "failed", "pending"}; with --watch, every change
     (a live bar on a terminal, then the last counters)."""
     client = Client()
+    current = client.status(batch_id)  # a typo is exit 5 at once, watching or not
     if not watch:
-        _print_json(client.status(batch_id).model_dump())
+        _print_json(current.model_dump())
         return
     statuses = client.watch(batch_id, timeout=timeout, on_stall=_say_stalled).statuses()
     if sys.stdout.isatty():
@@ -175,16 +239,14 @@ def dlq_retry() -> None:
     _print_json({"replayed": replayed, "kept": len(kept)})
 
 
-def _sources(
-    refs: list[str], manifest: Path | None, folder: Path | None, s3_prefix: str | None
-) -> Iterator[SourceItem]:
-    chained: list[Iterator[SourceItem]] = [from_refs(refs)]
-    if manifest is not None:
-        chained.append(from_manifest(manifest))
-    if folder is not None:
-        chained.append(from_folder(folder))
-    if s3_prefix is not None:
-        chained.append(from_s3_prefix(make_s3_client(), s3_prefix))
+def _sources(plan: _Plan) -> Iterator[SourceItem]:
+    chained: list[Iterator[SourceItem]] = [from_refs(plan.refs)]
+    if plan.manifest is not None:
+        chained.append(from_manifest(plan.manifest))
+    if plan.folder is not None:
+        chained.append(from_folder(plan.folder))
+    if plan.s3_prefix is not None:
+        chained.append(from_s3_prefix(make_s3_client(), plan.s3_prefix))
     return itertools.chain.from_iterable(chained)
 
 
@@ -199,17 +261,21 @@ class _RateColumn(ProgressColumn):
 def _submit(
     client: Client,
     items: Iterator[SourceItem],
-    batch_id: str | None,
+    batch_id: str,
     top_k: int | None,
-    bulk: bool,
+    plan: _Plan,
     total: int | None,
-    sent: list[int],
+    add: Callable[[int], None],
 ) -> Submission:
-    """Queue `items`, counting what is sent in ``sent[0]``, with a bar on a terminal."""
+    """Queue `items`, telling `add` each group sent, with a bar on a terminal."""
+    options: dict[str, Any] = {
+        "batch_id": batch_id,
+        "top_k": top_k,
+        "bulk": plan.bulk,
+        "allow_empty": plan.allow_empty,
+    }
     if not sys.stderr.isatty():
-        return client.submit_many(
-            items, batch_id=batch_id, top_k=top_k, bulk=bulk, on_progress=_adder(sent, None)
-        )
+        return client.submit_many(items, on_progress=add, **options)
     columns = (
         TextColumn("queued"),
         BarColumn(),
@@ -219,17 +285,21 @@ def _submit(
         TimeRemainingColumn(),
     )
     with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
-        bar = (progress, progress.add_task("enqueue", total=total))
-        return client.submit_many(
-            items, batch_id=batch_id, top_k=top_k, bulk=bulk, on_progress=_adder(sent, bar)
-        )
+        task = progress.add_task("enqueue", total=total)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            add(n)
+
+        return client.submit_many(items, on_progress=advance, **options)
 
 
-def _adder(sent: list[int], bar: tuple[Progress, TaskID] | None) -> Callable[[int], None]:
+def _adder(sent: list[int], guard: SignalGuard) -> Callable[[int], None]:
+    """Counts each group sent in ``sent[0]``, then stops if a signal came during it."""
+
     def add(n: int) -> None:
         sent[0] += n
-        if bar is not None:
-            bar[0].advance(bar[1], n)
+        guard.check()
 
     return add
 

@@ -11,6 +11,7 @@ import typer
 
 from producer.errors import StoreError
 from producer.ids import check_batch_id
+from producer.lookup import require_batch
 from producer.report import build, render_html, render_text
 from producer.settings import Settings
 from producer.state.ledger import BatchStatus, Ledger
@@ -30,7 +31,9 @@ def report(
     check_batch_id(batch_id)
     settings = Settings()
     store = open_store(settings.results_url, ttl_s=settings.result_ttl_s)
-    data = build(store, batch_id, _ledger_status(settings, batch_id))
+    status = _ledger_status(settings, batch_id)
+    require_batch(batch_id, status, store)  # a typo is exit 5, not an empty report
+    data = build(store, batch_id, status)
     if html is not None:
         html.write_text(render_html(data), encoding="utf-8")
     sys.stdout.write(json.dumps(data) + "\n" if as_json else render_text(data))

@@ -3,6 +3,7 @@ which registers the producer's commands and, only when another is asked for, the
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 # in one line, as the README's exit codes promise, instead of click's boxed multi-line message.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
+from producer.cli.interrupt import Interrupted
 from producer.errors import (
     ConfigError,
     EarmarkError,
@@ -22,6 +24,7 @@ from producer.errors import (
     InvalidReference,
     ModelError,
     RetryableError,
+    UnknownId,
     WaitTimedOut,
 )
 from producer.messages import describe_invalid
@@ -44,6 +47,10 @@ PRODUCER_COMMANDS = frozenset({"enqueue", "results", "status", "report", "dlq"})
 
 #: Exit codes, the same for every command (README: In-process API and `earmark classify`).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
+#: Nothing is known under the batch or job id given (a typo, or expired).
+EXIT_UNKNOWN = 5
+#: A command stopped by a signal exits 128 + its number, as a shell reports it (130: SIGINT).
+EXIT_SIGNALLED = 128
 
 _debug = False
 
@@ -61,6 +68,8 @@ def exit_code(error: EarmarkError) -> int:
     """The exit code of a command that stopped on `error`."""
     if isinstance(error, WaitTimedOut):
         return EXIT_TIMED_OUT
+    if isinstance(error, UnknownId):
+        return EXIT_UNKNOWN
     if isinstance(error, RetryableError):  # the broker or a store is unreachable
         return EXIT_UNAVAILABLE
     if isinstance(error, ConfigError | InvalidId | InvalidReference | ModelError):
@@ -116,17 +125,20 @@ def main() -> None:
         _stop(str(e), exit_code(e), e)
     except typer.Abort as e:
         _stop("aborted", EXIT_FAILED, e)
+    except Interrupted as e:  # a signal an enqueue stopped on (Typer exits 130 on Ctrl-C)
+        _stop(f"interrupted ({signal.Signals(e.signum).name})", EXIT_SIGNALLED + e.signum, e)
     sys.exit(code if isinstance(code, int) else EXIT_OK)  # `--help` and typer.Exit give a code
 
 
 def usage_error(error: ClickException) -> str:
     """Click's usage message in one line: what was wrong and where the command's help is."""
-    message = " ".join(error.format_message().split())
+    # Typer prefixes a refused choice with pydantic's "Value error, "; the rest says it all.
+    message = " ".join(error.format_message().split()).replace("Value error, ", "")
     context = getattr(error, "ctx", None)
     return f"{message} (see `{context.command_path} --help`)" if context else message
 
 
-def _stop(message: str, code: int, error: Exception) -> None:
+def _stop(message: str, code: int, error: BaseException) -> None:
     """One line on stderr (a traceback with --debug), then exit with `code`."""
     if _debug:
         raise error
