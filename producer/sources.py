@@ -50,9 +50,9 @@ class SourceItem:
 
 
 def from_refs(refs: Iterable[str]) -> Iterator[SourceItem]:
-    """References given one by one."""
+    """References given one by one, relative paths made absolute (`absolute_ref`)."""
     for ref in refs:
-        yield SourceItem(ref)
+        yield SourceItem(absolute_ref(ref))
 
 
 def check_refs(refs: Iterable[str]) -> None:
@@ -65,22 +65,30 @@ def check_refs(refs: Iterable[str]) -> None:
 
 
 def check_queued_ref(ref: str) -> AudioRef:
-    """`ref` parsed by the worker's own parser (`producer.refs`), and not a relative path: a
-    queued job is read by a worker elsewhere, from its own working directory."""
-    parsed = parse_ref(ref)
+    """`ref` parsed by the worker's own parser (`producer.refs`): what it would refuse."""
+    return parse_ref(ref)
+
+
+def absolute_ref(ref: str) -> str:
+    """`ref`, a relative local path made absolute against the current directory, as ``cp``
+    would read it: a queued job is read by a worker elsewhere, whose own working directory
+    would otherwise decide what ``clips/a.wav`` means. Anything else is returned as given."""
+    try:
+        parsed = parse_ref(ref)
+    except InvalidReference:
+        return ref  # refused by the check before anything is queued, or by the worker
     if isinstance(parsed, LocalRef) and not os.path.isabs(parsed.path):
-        raise InvalidReference(
-            "a relative path is read from each worker's own working directory:"
-            " give an absolute path (or file:///...)"
-        )
-    return parsed
+        return os.path.abspath(parsed.path)
+    return ref
 
 
 def from_manifest(path: Path) -> Iterator[SourceItem]:
     """A manifest: one reference a line, or JSON lines with a ``ref`` field and either a
-    ``meta`` object (the record's ``meta``) or other fields (which together are its ``meta``)."""
+    ``meta`` object (the record's ``meta``) or other fields (which together are its ``meta``).
+    A relative path is made absolute against the current directory (`absolute_ref`)."""
     for number, text in _lines(path):
-        yield _manifest_item(text, f"{path}:{number}")
+        item = _manifest_item(text, f"{path}:{number}")
+        yield SourceItem(absolute_ref(item.ref), item.meta)
 
 
 def check_manifest(path: Path) -> int:

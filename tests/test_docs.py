@@ -167,9 +167,6 @@ def test_the_settings_table_is_settings() -> None:
     assert wrong == []
 
 
-#: Flags the docs name that another branch of issue #23 is adding (CONTRACT.md, "Command line").
-#: Allowed missing from --help until then; once the flag is there, this entry fails the test.
-PENDING_FLAGS = {"enqueue": {"--allow-empty"}}
 _FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
@@ -219,10 +216,7 @@ def test_documented_flags_are_the_commands_flags(command: str) -> None:
     written = _synopses()[command]
     options = _help_options(command)
     known = set().union(*options)
-    pending = PENDING_FLAGS.get(command, set())
-    landed = sorted(pending & known)
-    assert not landed, f"{landed} exist now: drop them from PENDING_FLAGS"
-    assert sorted(written - known - pending) == [], f"earmark {command}: no such flags"
+    assert sorted(written - known) == [], f"earmark {command}: no such flags"
     cli = [b for b in ALL if b.path.name == "cli.md" and b.language == "text"]
     page = " ".join(_FLAG.findall(" ".join(b.text for b in cli if f"earmark {command}" in b.text)))
     missing = [sorted(o) for o in options if not o & set(page.split())]

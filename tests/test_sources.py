@@ -20,6 +20,7 @@ from producer.sources import (
     check_manifest,
     from_folder,
     from_manifest,
+    from_refs,
 )
 from worker.audio.containers import sniff_container
 
@@ -34,10 +35,7 @@ REFUSED = [
     "file:///a%00b.wav",
     "s3://bucket",
     "s3:/bucket/k.wav",
-    "clips/a.wav",  # relative: read from each worker's own working directory
-    "./a.wav",
     "/" + "x" * 5000,
-    '{"ref": "clips/a.wav"}',
     '{"ref": 7}',
     '{"path": "/a.wav"}',
     '{"ref": "/a.wav", "meta": 7}',
@@ -122,6 +120,27 @@ def test_an_explicit_meta_field_is_the_meta_and_other_fields_are_meta_together(
         ("/a.wav", {"id": 7}),
         ("/b.wav", {"speaker": "x", "id": 8}),
         ("/c.wav", None),
+    ]
+
+
+def test_a_relative_path_is_queued_absolute_against_the_enqueue_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, ``clips/a.wav`` was queued as written and read from each worker's own working
+    directory (failing there, or reading another file); then it was refused. It is what the
+    shell that typed it means: the path under the directory `earmark enqueue` runs in."""
+    monkeypatch.chdir(tmp_path)
+    manifest = _manifest(tmp_path, "clips/a.wav", '{"ref": "./b.wav", "id": 1}', "/c.wav")
+    queued = [i.ref for i in from_manifest(manifest)] + [i.ref for i in from_refs(["d.wav"])]
+    assert queued == [
+        str(tmp_path / "clips" / "a.wav"),
+        str(tmp_path / "b.wav"),
+        "/c.wav",
+        str(tmp_path / "d.wav"),
+    ]
+    assert [i.ref for i in from_refs(["s3://b/k.wav", "file:///e.wav"])] == [
+        "s3://b/k.wav",
+        "file:///e.wav",
     ]
 
 
