@@ -198,10 +198,10 @@ def test_a_bulk_manifest_lands_in_s3_shards(
 
 def test_items_carry_meta(tmp_path: Path) -> None:
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text('a.wav\n{"ref": "b.wav", "speaker": 3}\n\n# comment\n')
+    manifest.write_text('/a.wav\n{"ref": "/b.wav", "speaker": 3}\n\n# comment\n')
     assert list(from_manifest(manifest)) == [
-        SourceItem("a.wav"),
-        SourceItem("b.wav", {"speaker": 3}),
+        SourceItem("/a.wav"),
+        SourceItem("/b.wav", {"speaker": 3}),
     ]
 
 
