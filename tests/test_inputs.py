@@ -7,7 +7,7 @@ import time
 from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.servers import HttpServer
-from worker.pipeline import pipeline
+from worker.classification import pipeline
 
 #: EARMARK_FETCH_TIMEOUT_S of the test: far below the read timeout and the retry schedule.
 TOTAL_S = 2.0

@@ -24,7 +24,7 @@ from scripts.processes import free_port, wait_for
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.prometheus import running_prometheus, settle
 from tests.workers import WorkerProcess, client_for, start_worker, worker_env
-from worker.pipeline import pipeline
+from worker.classification import pipeline
 from worker.service.metrics import STAGES, Metrics
 from worker.service.metrics_server import PoolCollector, registry_for, serve
 from worker.service.metrics_values import use_folder

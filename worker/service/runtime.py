@@ -18,8 +18,8 @@ from producer.settings import Settings
 from producer.state.redis import connect
 from producer.state.shared import SharedState, open_state
 from producer.stores import open_store
+from worker.classification import pipeline
 from worker.hooks import NO_HOOKS
-from worker.pipeline import pipeline
 from worker.service.heartbeat import Heartbeat
 from worker.service.jobs import JobRunner
 from worker.service.metrics import Metrics
