@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from producer.client import Client
 from producer.errors import EarmarkError
 from producer.records import ResultRecord
 from producer.refs import AudioRef, parse_ref
 from producer.settings import Settings
 
-__all__ = ["AudioRef", "EarmarkError", "ResultRecord", "Settings", "parse_ref"]
+__all__ = ["AudioRef", "Client", "EarmarkError", "ResultRecord", "Settings", "parse_ref"]
