@@ -93,6 +93,7 @@ def _require(root: Path, names: tuple[str, ...], named: str, dtype: str) -> None
 def _require_hub_id(model: str, named: str) -> None:
     """A ModelError at once, before any request, when `model` cannot be a Hub id."""
     from huggingface_hub.errors import HFValidationError
+
     # Public in huggingface_hub.utils since 0.10, though not in its __all__.
     from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
 
