@@ -1,16 +1,31 @@
 """Readiness: the parent counts the children that loaded their model, and no more; a model
-that cannot load stops the worker with a non-zero status."""
+that cannot load stops the worker with a non-zero status; /healthz is 503 while the broker is
+down, and says why."""
 
 from __future__ import annotations
 
 import os
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from producer.state.redis import connect
+from scripts.processes import free_port, wait_for
+from scripts.redis_server import start_redis
 from tests.workers import WorkerProcess, start_worker, worker_env
-from worker.service.readiness import ReadinessPipe
+from worker.service.readiness import Health, ReadinessPipe
+
+
+def get(url: str) -> tuple[int, str]:
+    """The status and body of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def test_parent_counts_children_that_report() -> None:
@@ -86,3 +101,55 @@ def test_a_worker_whose_model_cannot_load_exits_non_zero(
     ]
     assert why in log and "earmark: ready" not in log
     assert "Traceback" not in log
+
+
+def test_health_follows_the_broker(tmp_path: Path) -> None:
+    """Given every model loaded, Health is ready while the broker answers, not ready with the
+    reason while it is stopped, and ready again once it is back."""
+    pipe = ReadinessPipe()
+    pipe.report_loaded()
+    assert pipe.wait(1, timeout_s=5) == 1
+    server = start_redis(tmp_path)
+    try:
+        health = Health(pipe, connect(server.url))
+        assert health.check() == (True, "ready")
+        server.stop()
+        ready, why = health.check()
+        assert not ready and why.startswith("broker unreachable: "), why
+        assert str(server.port) in why
+        server = start_redis(tmp_path, port=server.port)
+        assert health.check() == (True, "ready")
+    finally:
+        server.stop()
+        pipe.close()
+
+
+def test_health_is_loading_until_every_model_is(tmp_path: Path) -> None:
+    pipe = ReadinessPipe()
+    health = Health(pipe, connect(f"redis://127.0.0.1:{free_port()}/0"))  # nothing listens
+    assert health.check() == (False, "loading")
+    pipe.close()
+
+
+@pytest.mark.worker
+def test_healthz_is_503_while_the_broker_is_down_and_says_why(
+    tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """Given a ready worker, its broker stopped: /healthz answers 503 naming the broker, not
+    200 (issue #23); the broker back, 200 again."""
+    (tmp_path / "redis").mkdir()
+    server = start_redis(tmp_path / "redis")
+    try:
+        port = free_port()
+        env = worker_env(server.url, extra={"EARMARK_METRICS_PORT": str(port)})
+        workers.append(start_worker(env, tmp_path / "worker.log"))
+        workers[-1].wait_ready()
+        healthz = f"http://127.0.0.1:{port}/healthz"
+        assert get(healthz) == (200, "ready\n")
+        server.stop()
+        status, body = get(healthz)
+        assert status == 503 and body.startswith("broker unreachable: "), (status, body)
+        server = start_redis(tmp_path / "redis", port=server.port)
+        wait_for(lambda: get(healthz)[0] == 200, 30, "/healthz to answer 200 again")
+    finally:
+        server.stop()

@@ -33,6 +33,7 @@ from worker.service import events, metrics_server
 from worker.service.acked_batches import AckedBatches
 from worker.service.consumer import EarmarkConsumer
 from worker.service.logs import dress_handlers, wants_json
+from worker.service.readiness import Health
 from worker.service.runtime import PROCESS_START_TIMEOUT_S, WorkerRuntime
 from worker.service.tasks import register_tasks
 
@@ -146,7 +147,7 @@ def _serve_metrics(runtime: WorkerRuntime) -> None:
         return
     broker = connect(runtime.settings.broker_url)
     registry = metrics_server.registry_for(folder, broker, [INTERACTIVE_QUEUE, BULK_QUEUE])
-    metrics_server.serve(port, registry, runtime.readiness.ready)
+    metrics_server.serve(port, registry, Health(runtime.readiness, broker).check)
 
 
 def _forget_metrics(runtime: WorkerRuntime) -> None:

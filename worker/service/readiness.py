@@ -1,4 +1,5 @@
-"""Readiness: a worker says it is ready only once every pool process has loaded its model.
+"""Readiness: a worker says it is ready only once every pool process has loaded its model, and
+only while its broker answers.
 
 Celery logs "ready." as soon as its consumer starts, while pool children may still be loading
 their ONNX sessions. Children write a line to a pipe made before the fork once their model is
@@ -6,6 +7,9 @@ loaded, or why it could not be; the parent counts the lines before it says ``ear
 and only then does :meth:`ReadinessPipe.ready` (the worker's ``/healthz``) turn true. A child
 whose model cannot load says why, and the parent stops waiting at once: the worker then stops
 (worker/service/runtime.py) rather than stay up never ready (issue #23).
+
+:class:`Health` is what ``/healthz`` asks: the models loaded, then a PING of the broker, so that
+a worker whose broker is down or unreachable is not counted ready (issue #23), with the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ import select
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from producer.redact import redact
 
 #: Seconds between looks at whether the worker is being stopped while it waits.
 _STOP_CHECK_S = 0.5
@@ -79,3 +88,23 @@ class ReadinessPipe:
         """Close both ends (tests; a worker keeps its pipe for its whole life)."""
         os.close(self._read)
         os.close(self._write)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether a worker is ready to take jobs, and if not why: ``/healthz``'s answer."""
+
+    readiness: ReadinessPipe
+    #: A client of the broker the worker consumes from (producer/state/redis.connect).
+    broker: redis.Redis
+
+    def check(self) -> tuple[bool, str]:
+        """Ready, or not with the reason: the models still loading, or the broker not answering
+        (its error, redacted: a URL in it may hold a password)."""
+        if not self.readiness.ready():
+            return False, "loading"
+        try:
+            self.broker.ping()
+        except redis.RedisError as e:
+            return False, redact(f"broker unreachable: {' '.join(str(e).split())}")
+        return True, "ready"
