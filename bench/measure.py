@@ -22,9 +22,9 @@ from producer.refs import parse_ref
 from producer.settings import Dtype, Settings
 from worker.audio import decode_file
 from worker.batching import plan_calls
+from worker.classification import AudioClassificationPipeline, pipeline
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetchLimits
-from worker.pipeline import AudioClassificationPipeline, pipeline
 
 #: The path name of earmark's in-process pipeline.
 IN_PROCESS = "earmark in-process (pipeline on paths)"

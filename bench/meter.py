@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.pipeline import AudioClassificationPipeline
+from worker.classification import AudioClassificationPipeline
 
 # ------------------------------------------------------------------------------------ CPU meter
 

@@ -51,8 +51,8 @@ from producer.messages import BULK_QUEUE, DEFAULT_CHUNK_SIZE, INTERACTIVE_QUEUE
 from producer.settings import Dtype, Settings
 from scripts.processes import WorkerProcess, start_worker
 from scripts.redis_server import running_redis
+from worker.classification import pipeline
 from worker.model import SessionOptions
-from worker.pipeline import pipeline
 
 #: Micro-batch size and wait of the worker (the settings' defaults, set explicitly).
 MAX_BATCH = 16

@@ -23,12 +23,15 @@ _MAX_PASSES = 4
 #: A user info that is only a token (``https://TOKEN@host/``), to the last "@" in the authority.
 _TOKEN = r"(?P<token>[^:/?#\[\]\s'\"<>]+@)?"
 #: ``user:password@``. Unless what follows the ":" is a port (digits, or a mask already there,
-#: then the authority's end), the password runs to the last "@" before white space, a double
-#: quote or an angle bracket, or to that end when no "@" comes first. A password may hold any
-#: reserved character (``:/?#[]@!$&'()*+,;=``, ``%``): one ends the authority early for every
-#: URL parser, and any "@" may be the password's own, so the last one is taken.
+#: then the authority's end, or a ";" or "," before the next URL or ``host:port`` of a list,
+#: ``sentinel://h1:26379;sentinel://h2:26379``, with no "@" after it in the authority), the
+#: password runs to the last "@" before white space, a double quote or an angle bracket, or to
+#: that end when no "@" comes first. A password may hold any reserved character
+#: (``:/?#[]@!$&'()*+,;=``, ``%``): one ends the authority early for every URL parser, and any
+#: "@" may be the password's own, so the last one is taken.
 _PASSWORD = (
-    rf"(?:(?P<user>[^:/?#\[\]@\s'\"<>]*):(?!(?:\d*|{re.escape(MASK)})(?:[/?#\s'\"<>]|$))"
+    rf"(?:(?P<user>[^:/?#\[\]@\s'\"<>]*):(?!(?:\d*|{re.escape(MASK)})"
+    r"(?:[/?#\s'\"<>]|$|[;,](?=[A-Za-z][A-Za-z0-9+.-]*://|[\w.-]+:\d)(?![^/?#\s'\"<>]*@)))"
     r"(?P<password>[^\s\"<>]*@|[^\s\"<>]*))?"
 )
 #: A URL inside any text: a scheme, ``//``, user info, an authority, then path, query and
@@ -111,7 +114,9 @@ def _redact_url(match: re.Match[str]) -> str:
     # user:password keeps the user; a user alone is often a token (https://TOKEN@host/).
     token = f"{MASK}@" if match["token"] else ""
     password = match["password"]
-    if password is not None:
+    if password == "@":  # ``redis://:@host``: no password to hide, none to invent
+        token += f"{match['user']}:@"
+    elif password is not None:
         token += f"{match['user']}:{MASK}{'@' if password.endswith('@') else ''}"
     url = match["authority"] + match["rest"]
     path, question, after = url.partition("?")

@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:
 
 from producer.settings import Settings  # noqa: E402
 from tests.models import model_dir  # noqa: E402
+from worker.classification import pipeline  # noqa: E402
 from worker.inputs import Clip, ClipLoader  # noqa: E402
-from worker.pipeline import pipeline  # noqa: E402
 
 AUDIO = ROOT / "tests" / "data" / "fidelity" / "audio"
 

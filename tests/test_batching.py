@@ -16,8 +16,8 @@ from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, golden, model_dir
 from tests.workers import run_earmark
 from worker.batching import PAD_TOLERANCE, BatchMode, plan_calls, widen
+from worker.classification import pipeline
 from worker.labeling import LabelOptions
-from worker.pipeline import pipeline
 
 #: Largest score change padded batching may make on keyword speech (samples/, each also cut to
 #: 87.5 % and 93.75 %) with the demo model: measured 0.009 (fp32) and 0.010 (q8).

@@ -16,8 +16,8 @@ import soundfile as sf
 from producer.errors import EarmarkError, NotFound
 from producer.settings import Settings
 from tests.models import FAMILIES, GOLDEN_AUDIO, golden, model_dir
+from worker.classification import AudioClassificationPipeline, pipeline
 from worker.labeling import LabelOptions
-from worker.pipeline import AudioClassificationPipeline, pipeline
 from worker.postprocess import FunctionChoice
 from worker.retry import RetryPolicy
 

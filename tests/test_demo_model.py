@@ -16,7 +16,7 @@ import pytest
 from producer.settings import Dtype, Settings
 from scripts import demo_data as data
 from tests.tools import require_tool
-from worker.pipeline import AudioClassificationPipeline, pipeline
+from worker.classification import AudioClassificationPipeline, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "earmark-kws-demo"

@@ -21,8 +21,8 @@ import soundfile as sf
 from producer.settings import Settings, _deprecated
 from tests.models import DATA, FAMILIES, model_dir
 from worker.audio import decode_file
+from worker.classification import AudioClassificationPipeline, pipeline
 from worker.labeling import LabelOptions
-from worker.pipeline import AudioClassificationPipeline, pipeline
 
 FIDELITY = DATA / "fidelity"
 AUDIO = FIDELITY / "audio"

@@ -10,9 +10,9 @@ import numpy as np
 
 from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, model_dir
+from worker.classification import pipeline
 from worker.hooks import NO_HOOKS, PipelineHooks
 from worker.inputs import Clip
-from worker.pipeline import pipeline
 
 
 class Recorder:

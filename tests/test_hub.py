@@ -7,12 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from producer.errors import ModelError
+from producer.settings import Settings
 from tests.models import GOLDEN_AUDIO, model_dir
+from worker.classification import pipeline
 from worker.hub import resolve_model
 
 
@@ -81,3 +84,83 @@ def test_hub_repo_id_runs_offline_from_the_cache(tmp_path: Path) -> None:
     record = json.loads(done.stdout)
     assert record["status"] == "ok"
     assert record["model"] == {"id": "Xenova/tiny-ks", "revision": revision, "dtype": "fp32"}
+
+
+#: Model references that read as folders (resolve_model's rule), none of which exists.
+MISSING_FOLDERS = [
+    "/models/wav2vec2-bse",  # absolute: was HFValidationError's advice on repo ids
+    "./models/typo",
+    "../models/typo",
+    "~/earmark-no-such-model",
+    "models/typo",  # under the folder `models/` of the working folder: was 24 s of Hub retries
+    "deep/er/typo",  # more slashes than a Hub id has
+]
+
+
+@pytest.mark.parametrize("model", MISSING_FOLDERS)
+def test_a_missing_model_folder_is_named_at_once(
+    model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given EARMARK_MODEL naming a folder that is not there, building the pipeline fails at
+    once with one line naming the folder and the setting, asking no Hub."""
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ModelError) as raised:
+        pipeline(settings=Settings(model=model))
+    assert str(raised.value) == f"no such model folder: {model} (EARMARK_MODEL)"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("model", ["typo", "bad id!", "-lead/dash", "a--b/c"])
+def test_a_reference_that_is_neither_a_hub_id_nor_a_folder_fails_at_once(
+    model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ModelError) as raised:
+        resolve_model(model, setting="EARMARK_MODEL")
+    expected = f"not a Hugging Face model id (owner/name) nor a folder: {model} (EARMARK_MODEL)"
+    assert str(raised.value) == expected
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("lacking", ["config.json", "preprocessor_config.json"])
+def test_a_model_folder_without_a_file_names_the_file(lacking: str, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir("wav2vec2"), folder)
+    (folder / lacking).unlink()
+    with pytest.raises(ModelError, match=rf"^model folder {folder} lacks {lacking}$"):
+        resolve_model(str(folder), dtype="fp32")
+
+
+def test_a_folder_without_the_dtypes_graph_names_the_dtype(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir("wav2vec2"), folder)
+    with pytest.raises(ModelError) as raised:
+        resolve_model(str(folder), dtype="fp16", setting="EARMARK_MODEL")
+    assert str(raised.value) == (
+        f"model folder {folder} (EARMARK_MODEL) lacks onnx/model_fp16.onnx"
+        " (dtype fp16 reads onnx/model_fp16.onnx; EARMARK_DTYPE)"
+    )
+
+
+@pytest.mark.parametrize("model", ["typo", "./models/typo"])
+def test_classify_with_a_model_that_cannot_load_is_a_usage_error(
+    model: str, tmp_path: Path
+) -> None:
+    """`earmark classify --model typo` exits 2 with one line on stderr, in seconds."""
+    clip = sorted(GOLDEN_AUDIO.glob("*.wav"))[0]
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "producer.cli", "classify", str(clip), "--model", model],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("earmark: ") and f": {model} (EARMARK_MODEL)" in line
+    assert time.monotonic() - started < 20

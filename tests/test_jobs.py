@@ -26,7 +26,7 @@ from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState, open_state
 from producer.stores import FileStore, RedisStore, open_store
 from tests.models import GOLDEN_AUDIO, golden, model_dir
-from worker.pipeline import AudioClassificationPipeline, pipeline
+from worker.classification import AudioClassificationPipeline, pipeline
 from worker.retry import RetryPolicy
 from worker.service.jobs import JobRunner
 

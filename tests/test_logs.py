@@ -72,3 +72,17 @@ def test_text_logs_when_asked(
     lines = _lines_after_a_job(env, tmp_path / "worker.log", workers)
     assert any("earmark: ready" in line and line.startswith("[20") for line in lines)
     assert not [line for line in lines if line.startswith('{"time"')]
+
+
+@pytest.mark.worker
+def test_the_start_banner_shows_a_redis_without_a_password_as_it_is(
+    redis_url: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """Given a broker without a password, Celery's banner shows its URL unchanged (before:
+    kombu's ``redis://:**@127.0.0.1…``, a password that does not exist)."""
+    assert "@" not in redis_url
+    workers.append(start_worker(worker_env(redis_url), tmp_path / "worker.log"))
+    workers[-1].wait_ready()
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    [transport] = [line for line in log.splitlines() if ".> transport:" in line]
+    assert transport.split()[-1] == redis_url, transport

@@ -24,11 +24,11 @@ from scripts.processes import free_port, wait_for
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.prometheus import running_prometheus, settle
 from tests.workers import WorkerProcess, client_for, start_worker, worker_env
-from worker.pipeline import pipeline
+from worker.classification import pipeline
 from worker.service.metrics import STAGES, Metrics
 from worker.service.metrics_server import PoolCollector, registry_for, serve
 from worker.service.metrics_values import use_folder
-from worker.service.readiness import ReadinessPipe
+from worker.service.readiness import Health, ReadinessPipe
 
 
 def get(url: str) -> tuple[int, str]:
@@ -79,9 +79,10 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     readiness = ReadinessPipe()
     port = free_port()
     registry = registry_for(metrics_folder, redis_client, [INTERACTIVE_QUEUE, BULK_QUEUE])
-    server = serve(port, registry, readiness.ready)
+    health = Health(readiness, redis_client).check
+    server = serve(port, registry, health)
     assert server is not None
-    assert serve(port, registry, readiness.ready) is None  # taken: logged, the worker runs on
+    assert serve(port, registry, health) is None  # taken: logged, the worker runs on
     base = f"http://127.0.0.1:{port}"
     assert get(f"{base}/healthz")[0] == 503
 

@@ -17,10 +17,10 @@ import soundfile as sf
 from producer.settings import Settings
 from tests.models import model_dir
 from worker.batching import BatchMode
+from worker.classification import pipeline
 from worker.classifier import Classifier
 from worker.hub import resolve_model
 from worker.optimize import STATIC_INT8_NAME, StaticQuantization, calibration_feeds, optimize
-from worker.pipeline import pipeline
 
 pytestmark = pytest.mark.slow
 

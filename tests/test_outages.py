@@ -3,6 +3,7 @@ mid-run, loses no job."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -112,5 +113,7 @@ def test_a_broker_restart_mid_run_loses_no_job(
             assert all(r.status == "ok" for r in records)
         log = worker.log.read_text(errors="replace")
         assert worker.process.poll() is None, log[-3000:]
+        # A real loss is still a warning (a requested stop is not: tests/test_shutdown.py).
+        assert re.search(r'"WARNING".*earmark: connection lost; \d+ held messages', log)
     finally:
         server.stop()

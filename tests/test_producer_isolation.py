@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.venvs import fresh_venv
+
 #: Modules a producer process must never need.
 FORBIDDEN = ("onnxruntime", "librosa", "soundfile", "soxr", "av", "numpy", "worker")
 
@@ -48,34 +50,33 @@ def test_producer_enqueues_without_worker_dependencies(redis_url: str) -> None:
     assert queued == 4
 
 
-ROOT = Path(__file__).resolve().parent.parent
+@pytest.fixture(scope="module")
+def producer_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``bin/`` of a fresh virtualenv holding `pip install earmark` (no worker extra)."""
+    return fresh_venv(tmp_path_factory.mktemp("producer-venv") / "venv")
+
+
+def _clean_env(**settings: str) -> dict[str, str]:
+    """The environment without earmark's settings or the test run's virtualenv, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EARMARK_", "VIRTUAL_ENV"))}
+    return env | settings
 
 
 @pytest.mark.slow
 def test_pip_install_earmark_alone_enqueues_from_a_fresh_venv(
-    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+    producer_bin: Path, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """Given `pip install earmark` (no worker extra) into a clean virtualenv, `earmark enqueue`
     queues a job there (before, kombu's Redis transport wanted `packaging`, which nothing
     declared, so the producer-only install failed on the first enqueue)."""
-    venv = tmp_path / "producer-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
     listed = subprocess.run(
-        [str(venv / "bin" / "pip"), "list", "--format=json"], capture_output=True, text=True
+        [str(producer_bin / "pip"), "list", "--format=json"], capture_output=True, text=True
     )
     installed = {entry["name"].lower() for entry in json.loads(listed.stdout)}
     assert not installed & {"onnxruntime", "librosa", "soundfile", "soxr", "av", "numpy"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EARMARK_", "VIRTUAL_ENV"))}
-    env |= {"EARMARK_BROKER_URL": redis_url, "EARMARK_RESULTS_URL": redis_url}
+    env = _clean_env(EARMARK_BROKER_URL=redis_url, EARMARK_RESULTS_URL=redis_url)
     done = subprocess.run(
-        [str(venv / "bin" / "earmark"), "enqueue", "/a.wav", "/b.wav", "--interactive"],
+        [str(producer_bin / "earmark"), "enqueue", "/a.wav", "/b.wav", "--interactive"],
         capture_output=True,
         text=True,
         env=env,
@@ -85,3 +86,30 @@ def test_pip_install_earmark_alone_enqueues_from_a_fresh_venv(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["jobs"] == 2
     assert redis_client.llen("earmark.interactive") == 2
+
+
+@pytest.mark.slow
+def test_from_producer_import_client_in_a_producer_only_venv(
+    producer_bin: Path, tmp_path: Path
+) -> None:
+    """Given the producer-only install, the package's top level exports the client (issue #23:
+    one public import surface), and importing it loads nothing of the worker's."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from producer import Client
+        assert "producer.client" in sys.modules
+        assert callable(Client.submit), Client
+        loaded = {{name.split(".")[0] for name in sys.modules}} & set({FORBIDDEN!r})
+        assert not loaded, loaded
+        """
+    )
+    done = subprocess.run(
+        [str(producer_bin / "python"), "-c", script],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr

@@ -22,7 +22,7 @@ from producer.sources import SourceItem, from_manifest
 from tests.models import GOLDEN_AUDIO
 from tests.servers import HttpServer
 from tests.workers import WorkerProcess, start_worker, worker_env
-from worker.pipeline import pipeline
+from worker.classification import pipeline
 
 BUCKET = "earmark-audio"
 #: Records of a batch must all be in within this many seconds.

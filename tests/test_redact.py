@@ -204,3 +204,37 @@ def test_the_logging_filter_redacts_messages_arguments_and_tracebacks() -> None:
     handler = logging.StreamHandler()
     text = handler.format(record)
     assert "pw1" not in text and "pw2" not in text and "fetch https://u:***@h/a failed" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://:@127.0.0.1:6379/0",  # an empty password is none: nothing to mask
+        "redis://earmark:@h/1",
+        "sentinel://s1:26379;sentinel://s2:26379/0?master_name=main",  # a port, then the next
+        "redis://h1:6379,h2:6379/0",
+        "rediss://h:6380/0?ssl_cert_reqs=required",
+    ],
+)
+def test_a_url_without_a_password_is_shown_as_it_is(url: str) -> None:
+    """Redaction never invents a password (issue #23: `redis://:**@host` for a Redis with
+    none, which sends an operator looking for a password nobody set)."""
+    assert redact_ref(url) == url
+    assert redact(f"broker {url} down") == f"broker {url} down"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://u:123;abc@h/0", f"redis://u:{MASK}@h/0"),  # digits, ";", then no host:port
+        ("redis://u:1;h2:2@h/0", f"redis://u:{MASK}@h/0"),  # an "@" after: a password after all
+        ("redis://u:123;abc", f"redis://u:{MASK}"),
+        (
+            "sentinel://:pw@s1:26379;sentinel://s2:26379",
+            f"sentinel://:{MASK}@s1:26379;sentinel://s2:26379",
+        ),
+    ],
+)
+def test_a_password_that_starts_like_a_port_is_still_masked(url: str, shown: str) -> None:
+    assert redact_ref(url) == shown

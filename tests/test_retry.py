@@ -77,7 +77,7 @@ def test_no_try_starts_past_the_deadline() -> None:
 def test_the_settings_give_a_pipelines_fetch_its_retries() -> None:
     """EARMARK_FETCH_ATTEMPTS and _RETRY_BASE_S reach the loader a worker builds (test workers
     shorten them); the defaults are DEFAULT_RETRY's."""
-    from worker.pipeline import pipeline
+    from worker.classification import pipeline
 
     short = Settings(local_roots="/", fetch_attempts=3, fetch_retry_base_s=0.1)
     classify = pipeline(model=str(model_dir("wav2vec2")), dtype="fp32", settings=short)

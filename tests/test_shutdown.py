@@ -65,3 +65,28 @@ def test_sigterm_finishes_the_batch_in_hand_requeues_the_rest_and_exits_0(
         f"SIGTERM: exit 0 in {stopped_in:.1f} s, {sum(handed_back)} messages handed back, "
         f"{left} jobs left for the replacement, 0 lost"
     )
+
+
+def test_a_requested_stop_is_not_reported_as_a_connection_loss(
+    redis_url: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """Given a worker holding messages, SIGTERM stops it with nothing alarming in its log: the
+    held messages' release is said at info, never as "connection lost" (issue #23: every clean
+    stop warned of one)."""
+    env = worker_env(redis_url)
+    client = client_for(env)
+    worker = start_worker(env, tmp_path / "worker.log", "--concurrency", "2")
+    workers.append(worker)
+    worker.wait_ready()
+    clips = sorted(str(p) for p in GOLDEN_AUDIO.glob("*.wav"))
+    submission = client.submit_many((clips[i % len(clips)] for i in range(200)), bulk=False)
+    while client.status(submission.batch_id).done < 20:
+        time.sleep(0.05)
+    worker.process.send_signal(signal.SIGTERM)
+    code = worker.process.wait(timeout=SHUTDOWN_BOUND_S)
+    log = worker.log.read_text(errors="replace")
+    assert code == 0, log[-3000:]
+    assert "held messages let go" in log, log[-3000:]  # it did hold some
+    assert "connection lost" not in log
+    alarms = r'"level": "(?:WARNING|ERROR|CRITICAL)", "logger": "worker\.service\.consumer"'
+    assert not re.findall(alarms, log)

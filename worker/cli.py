@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from producer.errors import ConfigError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Batching, Dtype, Settings
+from worker.classification import pipeline
 from worker.hub import resolve_model
 from worker.labeling import LabelOptions
 from worker.optimize import QuantFormat, StaticQuantization
 from worker.optimize import optimize as write_static_int8
-from worker.pipeline import pipeline
 from worker.postprocess import FunctionChoice
 from worker.windows import Aggregate, WindowSpec
 

@@ -5,7 +5,7 @@ and time what only the pipeline sees: the decoded audio held ahead of the model,
 call's clips and seconds. Rather than have the service edge patch the pipeline's parts from
 outside, the pipeline calls a :class:`PipelineHooks` it was built with (as httpx calls its
 ``event_hooks`` and dramatiq its middleware's ``after_process_message``), so a reader of
-``pipeline.py`` and ``classifier.py`` sees every point that is observed, and a rename breaks
+``classification.py`` and ``classifier.py`` sees every point that is observed, and a rename breaks
 mypy rather than a metric. A worker's pool process passes its ``Metrics``
 (worker/service/metrics.py); in process, nobody observes.
 """

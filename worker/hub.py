@@ -33,16 +33,27 @@ class ModelFiles:
     onnx_path: Path
 
 
-def resolve_model(model: str, *, revision: str = "main", dtype: Dtype = "q8") -> ModelFiles:
-    """Locate a model's files: a local folder as is, anything else through the Hub or its cache."""
+def resolve_model(
+    model: str, *, revision: str = "main", dtype: Dtype = "q8", setting: str | None = None
+) -> ModelFiles:
+    """Locate a model's files: a local folder as is, a Hub id through the Hub or its cache.
+
+    `model` is a local folder when one exists there, or when it reads as a path: absolute, or
+    starting with ``./``, ``../`` or ``~``, or with more than one ``/`` (a Hub id has one), or
+    under an existing folder (``models/typo`` beside a ``models/`` folder). Such a folder must
+    exist and hold the three files, else the error says so at once, never asking the Hub.
+    Anything else must be a Hub id, ``owner/name``. `setting` (``EARMARK_MODEL``) is named in the
+    errors, so that a typo says where to mend it.
+    """
     if dtype not in ONNX_FILES:
         raise ModelError(f"unknown dtype {dtype!r}: use one of {', '.join(ONNX_FILES)}")
     onnx_name = f"onnx/{ONNX_FILES[dtype]}"
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        root, rev = folder, None
-        _require(root, ("config.json", "preprocessor_config.json", onnx_name), model)
+    named = f"{model} ({setting})" if setting else model
+    if _is_folder(model):
+        root, rev = Path(model).expanduser(), None
+        _require(root, ("config.json", "preprocessor_config.json", onnx_name), named, dtype)
     else:
+        _require_hub_id(model, named)
         root, rev = _download(model, revision, onnx_name)
     return ModelFiles(
         model_id=model,
@@ -54,10 +65,47 @@ def resolve_model(model: str, *, revision: str = "main", dtype: Dtype = "q8") ->
     )
 
 
-def _require(root: Path, names: tuple[str, ...], model: str) -> None:
+#: How a model reference that means a local path starts; a Hub id never does.
+_PATH_PREFIXES = ("/", "./", "../", "~")
+
+
+def _is_folder(model: str) -> bool:
+    """Whether `model` names a local folder rather than a Hub id (resolve_model's rule)."""
+    path = Path(model).expanduser()
+    if path.is_dir() or model in (".", "..") or model.startswith(_PATH_PREFIXES):
+        return True
+    if model.count("/") > 1:
+        return True
+    return "/" in model and Path(model.split("/", 1)[0]).is_dir()
+
+
+def _require(root: Path, names: tuple[str, ...], named: str, dtype: str) -> None:
+    """A ModelError naming the folder and what it lacks, when it lacks any of `names`."""
+    if not root.is_dir():
+        raise ModelError(f"no such model folder: {named}")
     missing = [name for name in names if not (root / name).is_file()]
     if missing:
-        raise ModelError(f"model folder {model} lacks {', '.join(missing)}")
+        graph = f"onnx/{ONNX_FILES[dtype]}"
+        why = f" (dtype {dtype} reads {graph}; EARMARK_DTYPE)" if graph in missing else ""
+        raise ModelError(f"model folder {named} lacks {', '.join(missing)}{why}")
+
+
+def _require_hub_id(model: str, named: str) -> None:
+    """A ModelError at once, before any request, when `model` cannot be a Hub id."""
+    from huggingface_hub.errors import HFValidationError
+
+    # Public in huggingface_hub.utils since 0.10, though not in its __all__.
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
+
+    message = f"not a Hugging Face model id (owner/name) nor a folder: {named}"
+    try:
+        validate_repo_id(model)
+    except HFValidationError as e:
+        raise ModelError(message) from e
+    # Namespace-less ids were the Hub's legacy canonical models, none of them in its ONNX
+    # layout: a bare word is far likelier a folder's name mistyped, so it fails at once.
+    if model.count("/") != 1:
+        raise ModelError(message)
 
 
 def _download(repo_id: str, revision: str, onnx_name: str) -> tuple[Path, str]:

@@ -9,11 +9,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from producer.errors import InvalidReference, TooLarge
+from producer.errors import InvalidReference
 from producer.records import AudioInfo
 from producer.refs import parse_ref
 from worker.audio import DecodedAudio, decode_array, decode_file
 from worker.fetch import FetcherProtocol
+from worker.fetch.limits import too_large
 from worker.retry import DEFAULT_RETRY, RetryPolicy
 
 #: What the in-process API accepts as one input.
@@ -80,7 +81,7 @@ class ClipLoader:
         else:
             raise InvalidReference(f"cannot read audio from a {type(item).__name__}")
         if len(data) > self.max_bytes:
-            raise TooLarge(f"input is over {self.max_bytes} bytes")
+            raise too_large("input", self.max_bytes)
         return data
 
 

@@ -20,9 +20,9 @@ import numpy as np
 from producer.errors import ConfigError, EarmarkError, InvalidReference, ModelError
 from producer.settings import Settings
 from producer.sources import from_manifest
+from worker.classification import AudioClassificationPipeline, pipeline
 from worker.classifier import Classifier
 from worker.hub import ONNX_FILES, ModelFiles, resolve_model
-from worker.pipeline import AudioClassificationPipeline, pipeline
 
 #: Where the static int8 graph goes in a model folder (the ``int8`` dtype reads it).
 STATIC_INT8_NAME = f"onnx/{ONNX_FILES['int8']}"

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from producer.errors import DecodeFailed, InvalidReference, TooLarge
-from worker.audio.decoded import DecodedAudio, check_source
+from producer.errors import DecodeFailed, InvalidReference
+from worker.audio.decoded import DecodedAudio, check_source, too_long
 from worker.audio.sinc import sinc_resample
 
 _SQRT1_2 = math.sqrt(0.5)
@@ -50,7 +50,7 @@ def decode_array(
     if not np.isfinite(array).all():
         raise DecodeFailed("array holds NaN or infinite samples")
     if frames / rate > max_seconds:
-        raise TooLarge(f"audio is longer than {max_seconds:g} s")
+        raise too_long(max_seconds)
     try:
         waveform = sinc_resample(to_mono(array), rate, target_rate)
     except ValueError as e:  # a rate pair whose kernel would exhaust memory

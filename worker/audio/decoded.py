@@ -67,7 +67,7 @@ class Blocks:
             self.source = (rate, channels)
         self.frames += frames
         if self.frames > math.floor(self.max_seconds * self.source[0]):
-            raise TooLarge(f"longer than {self.max_seconds:g} s")
+            raise too_long(self.max_seconds)
 
     def extend(self, blocks: list[np.ndarray]) -> None:
         """Keep converted blocks of mono float32 samples."""
@@ -84,3 +84,9 @@ class Blocks:
         return DecodedAudio(
             np.ascontiguousarray(waveform, np.float32), rate, channels, self.frames / rate
         )
+
+
+def too_long(max_seconds: float, why: str = "") -> TooLarge:
+    """Audio past the duration cap, and the setting that sets it; `why` says how it is known."""
+    known = f", {why}" if why else ""
+    return TooLarge(f"longer than {max_seconds:g} s{known} (EARMARK_MAX_SECONDS)")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, BinaryIO
 
-from producer.errors import DecodeFailed, EarmarkError, TooLarge, UnsupportedFormat
+from producer.errors import DecodeFailed, EarmarkError, UnsupportedFormat
 from worker.audio.containers import Pipe, first_audio_stream, sniff_container
-from worker.audio.decoded import Blocks, DecodedAudio
+from worker.audio.decoded import Blocks, DecodedAudio, too_long
 from worker.audio.graph import MonoGraph
 
 if TYPE_CHECKING:
@@ -82,4 +82,4 @@ def _check_claim(container: str, stream: AudioStream, max_seconds: float) -> Non
     if container == "wav" or duration is None or time_base is None:
         return
     if float(duration * time_base) > max_seconds:
-        raise TooLarge(f"longer than {max_seconds:g} s (the header says so)")
+        raise too_long(max_seconds, "the header says so")

@@ -24,11 +24,16 @@ from producer.errors import (
     Forbidden,
     InvalidReference,
     NotFound,
-    TooLarge,
 )
 from producer.redact import redact_ref
 from producer.refs import split_url
-from worker.fetch.limits import FetchLimits
+from worker.fetch.limits import (
+    ALLOW_PRIVATE_SETTING,
+    FetchLimits,
+    timed_out,
+    too_large,
+    took_too_long,
+)
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -80,7 +85,7 @@ def fetch_url(
     except NewConnectionError as e:  # a subclass of the timeout error in urllib3 2
         raise FetchError(f"{_shown(hop)}: cannot connect") from e
     except Urllib3Timeout as e:
-        raise FetchTimeout(f"{_shown(hop)}: timed out") from e
+        raise timed_out(_shown(hop)) from e
     except (LocationParseError, UnicodeError) as e:
         raise InvalidReference(f"{_shown(hop)}: malformed URL or host name") from e
     except (HTTPError, OSError) as e:
@@ -101,14 +106,17 @@ def address_refusal(ip: IPAddress, limits: FetchLimits) -> str | None:
             embedded = IPv4Address(int(ip) & 0xFFFFFFFF)
         ip = embedded or ip
     if ip in _METADATA:
-        return "a cloud metadata address"
+        return f"a cloud metadata address, refused whatever {ALLOW_PRIVATE_SETTING} says"
     if limits.allow_private_urls or any(ip in ip_network(n) for n in limits.allowed_networks):
         return None
     if (
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
         or ip.is_reserved or ip.is_unspecified or not ip.is_global
     ):  # fmt: skip
-        return "a private, loopback, link-local or reserved address"
+        return (
+            "a private, loopback, link-local or reserved address"
+            f" ({ALLOW_PRIVATE_SETTING}=1 allows it)"
+        )
     return None
 
 
@@ -157,7 +165,7 @@ def _timeout(limits: FetchLimits, deadline: float, hop: SplitResult) -> urllib3.
     """The connect and read timeouts of one request: the settings, cut to the deadline."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise FetchTimeout(f"{_shown(hop)}: took longer than {limits.total_timeout_s:g} s")
+        raise took_too_long(_shown(hop), limits.total_timeout_s)
     return urllib3.Timeout(
         connect=min(limits.connect_timeout_s, left), read=min(limits.read_timeout_s, left)
     )
@@ -223,14 +231,14 @@ def _read_body(
 ) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise TooLarge(f"{where}: {declared} bytes, over the {limits.max_bytes}-byte cap")
+        raise too_large(where, limits.max_bytes, declared)
     body = bytearray()
     # read1: one socket read per call, so the deadline is checked between reads; read() would
     # wait for the whole chunk, a byte per read timeout.
     while chunk := response.read1(_CHUNK_BYTES):
         body += chunk
         if len(body) > limits.max_bytes:
-            raise TooLarge(f"{where}: over the {limits.max_bytes}-byte cap")
+            raise too_large(where, limits.max_bytes)
         if time.monotonic() > deadline:
-            raise FetchTimeout(f"{where}: took longer than {limits.total_timeout_s:g} s")
+            raise took_too_long(where, limits.total_timeout_s)
     return bytes(body)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from producer import defaults
+from producer.errors import FetchTimeout, Forbidden, TooLarge
+
+#: The settings that govern each refusal, named in its message so that an operator who reads
+#: the record knows what to change (issue #23). Fetching gets values, never the settings.
+LOCAL_ROOTS_SETTING = "EARMARK_LOCAL_ROOTS"
+ALLOW_PRIVATE_SETTING = "EARMARK_URL_ALLOW_PRIVATE"
+MAX_BYTES_SETTING = "EARMARK_MAX_BYTES"
+TIMEOUT_SETTING = "EARMARK_FETCH_TIMEOUT_S"
+REQUEST_TIMEOUT_SETTINGS = "EARMARK_FETCH_CONNECT_TIMEOUT_S, EARMARK_FETCH_READ_TIMEOUT_S"
 
 
 @dataclass(frozen=True)
@@ -29,3 +39,28 @@ class FetchLimits:
     #: Networks (CIDR) allowed even when private, e.g. an internal file server; the cloud
     #: metadata addresses stay refused whatever this says.
     allowed_networks: tuple[str, ...] = ()
+
+
+def too_large(where: str, max_bytes: int, size: int | str | None = None) -> TooLarge:
+    """`where` is over the byte cap: `size` bytes when known."""
+    over = f"{size} bytes, over" if size is not None else "over"
+    return TooLarge(f"{where}: {over} the {max_bytes}-byte cap ({MAX_BYTES_SETTING})")
+
+
+def outside_roots(path: str, roots: Sequence[str]) -> Forbidden:
+    """`path` lies outside every allowed local root: the roots in force, and their setting."""
+    if not roots:
+        return Forbidden(f"{path}: no local reads allowed ({LOCAL_ROOTS_SETTING} is empty)")
+    return Forbidden(
+        f"{path}: outside the allowed local roots ({LOCAL_ROOTS_SETTING}={':'.join(roots)})"
+    )
+
+
+def took_too_long(where: str, total_timeout_s: float) -> FetchTimeout:
+    """One fetch ran past its total time."""
+    return FetchTimeout(f"{where}: took longer than {total_timeout_s:g} s ({TIMEOUT_SETTING})")
+
+
+def timed_out(where: str) -> FetchTimeout:
+    """A connection or a read waited past its timeout."""
+    return FetchTimeout(f"{where}: timed out ({REQUEST_TIMEOUT_SETTINGS})")

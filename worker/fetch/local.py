@@ -21,8 +21,8 @@ from producer.errors import (
     Forbidden,
     InvalidReference,
     NotFound,
-    TooLarge,
 )
+from worker.fetch.limits import outside_roots, too_large
 
 #: Flags for the root and each directory below it: a symlink or a non-directory fails.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -54,7 +54,7 @@ def _open_within(path: str, roots: Sequence[str]) -> int:
         raise _open_error(path, e) from e
     root = next((root for root in roots if _within(real, root)), None)
     if root is None:
-        raise Forbidden(f"{path}: outside the allowed local roots")
+        raise outside_roots(path, roots)
     names = [name for name in real[len(root) :].split(os.sep) if name]
     if not names:
         raise InvalidReference(f"{path}: is a directory")
@@ -94,12 +94,12 @@ def _read_regular(fd: int, path: str, max_bytes: int) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise InvalidReference(f"{path}: not a regular file")
         if info.st_size > max_bytes:
-            raise TooLarge(f"{path}: {info.st_size} bytes, over the {max_bytes}-byte cap")
+            raise too_large(path, max_bytes, info.st_size)
         data = _read_at_most(fd, max_bytes + 1)  # the file may have grown since fstat
     except OSError as e:
         raise FetchError(f"{path}: read failed ({e.strerror})") from e
     if len(data) > max_bytes:
-        raise TooLarge(f"{path}: over the {max_bytes}-byte cap")
+        raise too_large(path, max_bytes)
     return data
 
 

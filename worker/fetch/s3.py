@@ -16,11 +16,11 @@ from producer.errors import (
     Forbidden,
     InvalidReference,
     NotFound,
-    TooLarge,
 )
 from producer.redact import redact_ref
 from producer.refs import S3Ref
 from producer.stores.aws import S3Client
+from worker.fetch.limits import timed_out, too_large
 
 #: Bytes read from the response body per call.
 _CHUNK_BYTES = 1024 * 1024
@@ -57,9 +57,12 @@ def fetch_s3(client: S3Client, ref: S3Ref, max_bytes: int) -> bytes:
     except ClientError as e:
         raise _client_error(where, e.response) from e
     except (ConnectTimeoutError, ReadTimeoutError) as e:
-        raise FetchTimeout(f"{where}: timed out") from e
+        raise timed_out(where) from e
     except NoCredentialsError as e:
-        raise Forbidden(f"{where}: no AWS credentials configured") from e
+        raise Forbidden(
+            f"{where}: no AWS credentials configured (AWS_ACCESS_KEY_ID and"
+            " AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance role)"
+        ) from e
     except ParamValidationError as e:
         raise InvalidReference(f"{where}: not a valid bucket or key") from e
     except (BotoCoreError, OSError) as e:  # connection refused or reset, truncated body
@@ -71,12 +74,12 @@ def _read_body(response: Mapping[str, Any], where: str, max_bytes: int) -> bytes
     try:
         size = response.get("ContentLength")
         if isinstance(size, int) and size > max_bytes:
-            raise TooLarge(f"{where}: {size} bytes, over the {max_bytes}-byte cap")
+            raise too_large(where, max_bytes, size)
         data = bytearray()
         while chunk := body.read(_CHUNK_BYTES):
             data += chunk
             if len(data) > max_bytes:
-                raise TooLarge(f"{where}: over the {max_bytes}-byte cap")
+                raise too_large(where, max_bytes)
         return bytes(data)
     finally:
         body.close()

@@ -14,6 +14,7 @@ import socket
 from typing import Any
 
 from celery import Celery
+from celery.apps.worker import Worker
 from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
@@ -25,12 +26,14 @@ from celery.signals import (
 
 from producer.broker import Publisher, make_celery
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
+from producer.redact import redact
 from producer.settings import Settings
 from producer.state.redis import connect
 from worker.service import events, metrics_server
 from worker.service.acked_batches import AckedBatches
 from worker.service.consumer import EarmarkConsumer
 from worker.service.logs import dress_handlers, wants_json
+from worker.service.readiness import Health
 from worker.service.runtime import PROCESS_START_TIMEOUT_S, WorkerRuntime
 from worker.service.tasks import register_tasks
 
@@ -59,7 +62,29 @@ def create_worker(settings: Settings, *, processes: int = 1, node_name: str) -> 
     )
     register_tasks(app, runtime)
     _connect_signals(app, runtime)
+    app.Worker = app.subclass_with_self(BannerWorker.showing(settings.broker_url))
     return app
+
+
+class BannerWorker(Worker):  # type: ignore[misc]
+    """Celery's ``worker`` whose start-up banner shows the broker as earmark's redactor does.
+
+    kombu masks a password into every Redis URL, one without any too (``redis://:**@host``,
+    issue #23); the banner shows the configured URL through :func:`redact` instead.
+    """
+
+    #: The broker URL as the banner shows it.
+    broker_shown = ""
+
+    @classmethod
+    def showing(cls, broker_url: str) -> type[BannerWorker]:
+        """The worker class whose banner shows `broker_url`, redacted."""
+        return type(cls.__name__, (cls,), {"broker_shown": redact(broker_url)})
+
+    def startup_info(self, artlines: bool = True) -> str:
+        """Celery's banner, the broker line's URL replaced by the redacted one."""
+        banner: str = super().startup_info(artlines)
+        return banner.replace(self.app.connection().as_uri(), self.broker_shown, 1)
 
 
 def run_worker(app: Celery, argv: list[str]) -> int:
@@ -122,7 +147,7 @@ def _serve_metrics(runtime: WorkerRuntime) -> None:
         return
     broker = connect(runtime.settings.broker_url)
     registry = metrics_server.registry_for(folder, broker, [INTERACTIVE_QUEUE, BULK_QUEUE])
-    metrics_server.serve(port, registry, runtime.readiness.ready)
+    metrics_server.serve(port, registry, Health(runtime.readiness, broker).check)
 
 
 def _forget_metrics(runtime: WorkerRuntime) -> None:

@@ -69,12 +69,28 @@ class EarmarkConsumer(Consumer):  # type: ignore[misc]
 
         return on_task_received
 
+    #: Whether Celery reported the connection lost since the last close: Celery closes the same
+    #: way on a requested shutdown, which must not read as an outage (issue #23).
+    _connection_lost = False
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        """The broker connection dropped; Celery closes it and reconnects next."""
+        self._connection_lost = True
+        super().on_connection_error_after_connected(exc)
+
     def on_close(self) -> None:
-        """The connection is gone, and with it every message it delivered to this worker."""
+        """The connection is gone, and with it every message it delivered to this worker: lost
+        (a warning), or closed by a requested shutdown (said quietly)."""
         released = self.heartbeat.release_all()
-        if released:
+        lost, self._connection_lost = self._connection_lost, False
+        if released and lost:
             log.warning(
                 "earmark: connection lost; %d held messages will be delivered again", released
+            )
+        elif released:
+            log.info(
+                "earmark: stopping; %d held messages let go, any unfinished to be delivered again",
+                released,
             )
         super().on_close()
 

@@ -21,8 +21,8 @@ from producer.records import ErrorInfo, ResultRecord, Timings
 from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState
 from producer.stores import ResultsStore
+from worker.classification import AudioClassificationPipeline
 from worker.labeling import LabelOptions
-from worker.pipeline import AudioClassificationPipeline
 from worker.retry import STORE_RETRY, RetryPolicy
 from worker.service.metrics import Metrics
 

@@ -3,8 +3,9 @@
 ``/metrics`` adds up what every pool process wrote into the metrics folder
 (worker/service/metrics_values.py) and reads the queue lengths and the dead-letter list from
 Redis at scrape time. ``/healthz`` answers 200 only once every pool process has its model
-loaded (worker/service/readiness.py), 503 before: a readiness probe keeps traffic off a worker
-that is still loading.
+loaded and while the broker answers (worker/service/readiness.py's Health), 503 with the reason
+otherwise (``loading``, ``broker unreachable: …``): a readiness probe keeps traffic off a worker
+that is still loading or cut off from its broker.
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ def registry_for(folder: Path, broker: redis.Redis, queues: Sequence[str]) -> Co
 
 
 def serve(
-    port: int, registry: CollectorRegistry, ready: Callable[[], bool]
+    port: int, registry: CollectorRegistry, health: Callable[[], tuple[bool, str]]
 ) -> ThreadingHTTPServer | None:
     """Serve ``/metrics`` and ``/healthz`` on `port` (all interfaces) from a daemon thread; the
-    server, or None when the port is taken (logged: the worker runs on without the endpoint)."""
-    handler = type("Handler", (_Handler,), {"registry": registry, "ready": staticmethod(ready)})
+    server, or None when the port is taken (logged: the worker runs on without the endpoint).
+    ``/healthz`` answers what `health` says: ready or not, and the line its body shows."""
+    handler = type("Handler", (_Handler,), {"registry": registry, "health": staticmethod(health)})
     try:
         server = ThreadingHTTPServer(("", port), handler)
     except OSError as e:
@@ -103,7 +105,7 @@ def serve(
 
 class _Handler(BaseHTTPRequestHandler):
     registry: CollectorRegistry
-    ready: Callable[[], bool]
+    health: Callable[[], tuple[bool, str]]
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -111,8 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/metrics":
                 self._send(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                ready = self.ready()
-                self._send(200 if ready else 503, b"ready\n" if ready else b"loading\n")
+                ready, why = self.health()
+                self._send(200 if ready else 503, f"{why}\n".encode())
             else:
                 self._send(404, b"not found\n")
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from producer.broker import Publisher
+from producer.errors import EarmarkError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Settings
 from producer.state.redis import connect
 from producer.state.shared import SharedState, open_state
 from producer.stores import open_store
+from worker.classification import pipeline
 from worker.hooks import NO_HOOKS
-from worker.pipeline import pipeline
 from worker.service.heartbeat import Heartbeat
 from worker.service.jobs import JobRunner
 from worker.service.metrics import Metrics
@@ -68,6 +69,12 @@ MALLOC_OPTIONS = (
         lambda s: s.malloc_mmap_threshold,
     ),
 )
+
+#: Exit status of a worker whose model cannot load: the contract's usage error, as `earmark
+#: classify` exits on the same model (CONTRACT.md, "Exit codes"; producer/cli/root.py).
+EXIT_MODEL_FAILED = 2
+#: Exit status of a worker whose pool processes did not all load the model in time.
+EXIT_LOAD_TIMED_OUT = 1
 
 #: Seconds a pool child may take to start, model load included; Celery's 4 s default kills a
 #: child that is still loading a large ONNX graph.
@@ -119,19 +126,33 @@ class WorkerRuntime:
         return self._runner
 
     def load_model(self) -> None:
-        """In a pool child: load the model, then tell the parent."""
-        self.runner()
+        """In a pool child: load the model, then tell the parent it did, or why it could not."""
+        try:
+            self.runner()
+        except Exception as e:  # any cause: the parent stops the worker, a supervisor sees it
+            if not isinstance(e, EarmarkError):  # a bug, or an unmapped error: keep its trace
+                log.exception("earmark: unexpected error while loading the model")
+            self.readiness.report_failed(_reason(e))
+            return
         self.readiness.report_loaded()
 
     def start_serving(self) -> None:
-        """In the parent: wait for every child's model, then start heartbeats and sweeps."""
+        """In the parent: wait for every child's model, then start heartbeats and sweeps; or, when
+        a model cannot load, stop the worker with a non-zero status, so that a supervisor
+        restarts it or alerts, instead of it staying up, never ready (issue #23)."""
         loaded = self.readiness.wait(self.processes, PROCESS_START_TIMEOUT_S, _stopping)
         if _stopping():
             return  # a warm or cold shutdown began while the models loaded
         if loaded < self.processes:
-            log.error("earmark: only %d of %d processes loaded the model", loaded, self.processes)
-        else:
-            log.info("earmark: ready, %d processes with the model loaded", loaded)
+            failure = self.readiness.failure
+            why = failure or (
+                f"only {loaded} of {self.processes} processes loaded it"
+                f" within {PROCESS_START_TIMEOUT_S:.0f} s"
+            )
+            log.critical("earmark: cannot load the model: %s; stopping", why)
+            _stop(EXIT_MODEL_FAILED if failure else EXIT_LOAD_TIMED_OUT)
+            return
+        log.info("earmark: ready, %d processes with the model loaded", loaded)
         Periodic("heartbeat", self.settings.heartbeat_s, self.heartbeat.beat).start()
         sweeper = self.sweeper()
         Periodic("sweeper", sweeper.interval_s, sweeper.tick).start()
@@ -155,6 +176,21 @@ def _stopping() -> bool:
     from celery.worker import state
 
     return state.should_stop is not None or state.should_terminate is not None
+
+
+def _stop(status: int) -> None:
+    """Ask this worker for a warm shutdown that exits with `status`, as Celery's SIGTERM handler
+    does (with 0): the consumer's loop stops before it takes a message."""
+    from celery.worker import state
+
+    state.should_stop = status
+
+
+def _reason(error: Exception) -> str:
+    """Why a model could not load, in one line: an earmark error's own message (it names the
+    folder or Hub id and the setting); anything else's type too."""
+    text = " ".join(str(error).split())
+    return text if isinstance(error, EarmarkError) else f"{type(error).__name__}: {text}"
 
 
 def tune_malloc(

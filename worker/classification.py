@@ -198,6 +198,7 @@ def pipeline(
         model or settings.model,
         revision=revision or settings.model_revision,
         dtype=dtype or settings.dtype,
+        setting=None if model else "EARMARK_MODEL",
     )
     session = session or _session_options(settings)
     classifier = Classifier(files, session, settings.batching, settings.max_call_mb, hooks)
