@@ -40,8 +40,6 @@ RUN = [b for b in ALL if b.not_run is None and b.language in SHELL | PYTHON]
 QUICK = [b for b in RUN if b.path.name == "README.md" and b.heading == QUICK_START]
 #: Seconds one block may take (the int8 calibration is the longest, about 10 s).
 BLOCK_TIMEOUT_S = 180
-#: Raised by `from worker import pipeline` while the submodule shadows the function; the import
-#: fix of issue #23 is on its way (CONTRACT.md, "In-process API").
 
 
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
