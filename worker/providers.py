@@ -30,7 +30,7 @@ def choose_providers(
     if not fallback:
         raise ConfigError(
             f"EARMARK_PROVIDERS asks for {', '.join(missing)}, which {where} lacks (it has "
-            f"{', '.join(present) or 'none'}); install onnxruntime-gpu (README: GPU) or set "
+            f"{', '.join(present) or 'none'}); install onnxruntime-gpu (docs/gpu.md) or set "
             "EARMARK_PROVIDER_FALLBACK=true to run on what there is"
         )
     kept = tuple(name for name in wanted if name in present) or (CPU,)

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 # Typer vendors click and re-exports none of its usage errors; they are caught here to say them
-# in one line, as the README's exit codes promise, instead of click's boxed multi-line message.
+# in one line, as docs/cli.md's exit codes promise, instead of click's boxed multi-line message.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from producer.cli.interrupt import Interrupted
@@ -45,7 +45,7 @@ COMMANDS_GROUP = "earmark.commands"
 PRODUCER_COMMANDS = frozenset({"enqueue", "results", "status", "report", "dlq"})
 
 
-#: Exit codes, the same for every command (README: In-process API and `earmark classify`).
+#: Exit codes, the same for every command (docs/cli.md, "Exit codes").
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
 #: Nothing is known under the batch or job id given (a typo, or expired).
 EXIT_UNKNOWN = 5
