@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.venvs import fresh_venv
+from tests.venvs import clean_env, fresh_venv
 
 #: Modules a producer process must never need.
 FORBIDDEN = ("onnxruntime", "librosa", "soundfile", "soxr", "av", "numpy", "worker")
@@ -56,12 +56,6 @@ def producer_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fresh_venv(tmp_path_factory.mktemp("producer-venv") / "venv")
 
 
-def _clean_env(**settings: str) -> dict[str, str]:
-    """The environment without earmark's settings or the test run's virtualenv, plus `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EARMARK_", "VIRTUAL_ENV"))}
-    return env | settings
-
-
 @pytest.mark.slow
 def test_pip_install_earmark_alone_enqueues_from_a_fresh_venv(
     producer_bin: Path, redis_url: str, redis_client: redis.Redis, tmp_path: Path
@@ -74,7 +68,7 @@ def test_pip_install_earmark_alone_enqueues_from_a_fresh_venv(
     )
     installed = {entry["name"].lower() for entry in json.loads(listed.stdout)}
     assert not installed & {"onnxruntime", "librosa", "soundfile", "soxr", "av", "numpy"}
-    env = _clean_env(EARMARK_BROKER_URL=redis_url, EARMARK_RESULTS_URL=redis_url)
+    env = clean_env(EARMARK_BROKER_URL=redis_url, EARMARK_RESULTS_URL=redis_url)
     done = subprocess.run(
         [str(producer_bin / "earmark"), "enqueue", "/a.wav", "/b.wav", "--interactive"],
         capture_output=True,
@@ -108,7 +102,7 @@ def test_from_producer_import_client_in_a_producer_only_venv(
         [str(producer_bin / "python"), "-c", script],
         capture_output=True,
         text=True,
-        env=_clean_env(),
+        env=clean_env(),
         cwd=tmp_path,
         timeout=120,
     )

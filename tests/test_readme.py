@@ -1,5 +1,7 @@
 """The README's quick start, followed as written: a fresh clone, a fresh virtualenv, a Redis, a
-worker on the bundled model, a folder of the user's audio outside the clone, and every record ok.
+worker on the bundled model, a folder of the user's audio outside the clone, and every record ok;
+then, in that virtualenv and outside the clone, ``from worker import pipeline`` after every
+worker module was imported (tests/test_imports.py runs the same from the checkout).
 
 The clone is of the checkout's HEAD (commit first). The blocks run in order in one bash, as a
 user pastes them into one terminal; the harness around them only moves the Redis off 6390 to a
@@ -24,6 +26,7 @@ import soundfile
 from scripts.doc_blocks import ROOT, quick_start
 from scripts.processes import free_port
 from tests.tools import require_tool
+from tests.venvs import use_after_every_import
 
 #: The port the README's quick start gives its Redis.
 README_PORT = "6390"
@@ -136,6 +139,9 @@ def test_the_quick_start_from_a_fresh_clone(tmp_path: Path) -> None:
     assert sorted(Path(r["input"]).name for r in records) == sorted(p.name for p in clips)
     assert [r for r in records if r["status"] != "ok"] == []
     assert "<svg" in (clone / "report.html").read_text()
+    # The quick start's venv is a fresh `earmark[worker]` install: run from outside the clone,
+    # `from worker import pipeline` is the function after every worker module was imported.
+    use_after_every_import(clone / ".venv" / "bin" / "python", tmp_path)
     assert_the_demo_runs_lean(clone, env)
 
 
