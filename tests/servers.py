@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -163,3 +165,12 @@ def s3_client(s3_server: str) -> Any:
         aws_secret_access_key="moto-fake-secret-key",
         config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
     )
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """The status and body of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

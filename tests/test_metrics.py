@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,21 +21,13 @@ from producer.settings import Settings
 from scripts.processes import free_port, wait_for
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.prometheus import running_prometheus, settle
+from tests.servers import http_get
 from tests.workers import WorkerProcess, client_for, start_worker, worker_env
 from worker.classification import pipeline
 from worker.service.metrics import STAGES, Metrics
 from worker.service.metrics_server import PoolCollector, registry_for, serve
 from worker.service.metrics_values import use_folder
 from worker.service.readiness import Health, ReadinessPipe
-
-
-def get(url: str) -> tuple[int, str]:
-    """The status and body of a GET, whatever the status."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -84,7 +74,7 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     assert server is not None
     assert serve(port, registry, health) is None  # taken: logged, the worker runs on
     base = f"http://127.0.0.1:{port}"
-    assert get(f"{base}/healthz")[0] == 503
+    assert http_get(f"{base}/healthz")[0] == 503
 
     def pool_process(index: int) -> None:
         metrics = Metrics()
@@ -102,8 +92,8 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     redis_client.rpush(INTERACTIVE_QUEUE, b"a", b"b")
 
     # Then /healthz says ready and /metrics has their sums, the slowest load, the broker's gauges
-    assert get(f"{base}/healthz") == (200, "ready\n")
-    status, text = get(f"{base}/metrics")
+    assert http_get(f"{base}/healthz") == (200, "ready\n")
+    status, text = http_get(f"{base}/metrics")
     assert status == 200
     got = samples(text)
     assert got["earmark_jobs_total", (("code", ""), ("status", "ok"))] == 6
@@ -113,7 +103,7 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     assert got["earmark_queue_length", (("queue", INTERACTIVE_QUEUE),)] == 2
     assert got["earmark_queue_length", (("queue", BULK_QUEUE),)] == 0
     assert got["earmark_dead_letters", ()] == 0
-    assert get(f"{base}/nothing")[0] == 404
+    assert http_get(f"{base}/nothing")[0] == 404
     server.shutdown()
     server.server_close()
     readiness.close()
@@ -162,7 +152,7 @@ def test_prometheus_totals_equal_the_records_written(
     bulk = [*good, str(tmp_path / "broken.wav"), "/etc/passwd"]
     client = client_for(env)
     worker.wait_ready()
-    assert get(f"http://127.0.0.1:{port}/healthz") == (200, "ready\n")
+    assert http_get(f"http://127.0.0.1:{port}/healthz") == (200, "ready\n")
 
     # When the jobs run (interactive micro-batches and one bulk chunk) and one dead letter waits
     batches = [
@@ -206,7 +196,7 @@ def test_prometheus_totals_equal_the_records_written(
 def answers(url: str) -> bool:
     """Whether anything answers HTTP at `url`."""
     try:
-        get(url)
+        http_get(url)
     except OSError:
         return False
     return True
@@ -238,12 +228,12 @@ def test_healthz_is_503_while_the_model_loads_then_200(
     # When the endpoint is up while the model is still loading
     wait_for(lambda: answers(healthz), 60, "the worker's endpoint")
     # Then it says 503, and goes on saying it while the load waits
-    assert get(healthz) == (503, "loading\n")
+    assert http_get(healthz) == (503, "loading\n")
     time.sleep(0.5)
-    assert get(healthz) == (503, "loading\n")
+    assert http_get(healthz) == (503, "loading\n")
 
     # When the load goes on (the pipe gets its bytes), then it says 200 once the worker is ready
     with (snapshot / "config.json").open("wb") as pipe:
         pipe.write(config)
     worker.wait_ready()
-    assert get(healthz) == (200, "ready\n")
+    assert http_get(healthz) == (200, "ready\n")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,17 +13,9 @@ import pytest
 from producer.state.redis import connect
 from scripts.processes import free_port, wait_for
 from scripts.redis_server import start_redis
+from tests.servers import http_get
 from tests.workers import WorkerProcess, start_worker, worker_env
 from worker.service.readiness import Health, ReadinessPipe
-
-
-def get(url: str) -> tuple[int, str]:
-    """The status and body of a GET, whatever the status."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def test_parent_counts_children_that_report() -> None:
@@ -145,11 +135,11 @@ def test_healthz_is_503_while_the_broker_is_down_and_says_why(
         workers.append(start_worker(env, tmp_path / "worker.log"))
         workers[-1].wait_ready()
         healthz = f"http://127.0.0.1:{port}/healthz"
-        assert get(healthz) == (200, "ready\n")
+        assert http_get(healthz) == (200, "ready\n")
         server.stop()
-        status, body = get(healthz)
+        status, body = http_get(healthz)
         assert status == 503 and body.startswith("broker unreachable: "), (status, body)
         server = start_redis(tmp_path / "redis", port=server.port)
-        wait_for(lambda: get(healthz)[0] == 200, 30, "/healthz to answer 200 again")
+        wait_for(lambda: http_get(healthz)[0] == 200, 30, "/healthz to answer 200 again")
     finally:
         server.stop()
