@@ -146,15 +146,20 @@ def test_a_folder_without_the_dtypes_graph_names_the_dtype(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("model", ["typo", "./models/typo"])
+@pytest.mark.parametrize("given", ["--model", "EARMARK_MODEL"])
 def test_classify_with_a_model_that_cannot_load_is_a_usage_error(
-    model: str, tmp_path: Path
+    model: str, given: str, tmp_path: Path
 ) -> None:
-    """`earmark classify --model typo` exits 2 with one line on stderr, in seconds."""
+    """`earmark classify --model typo` exits 2 with one line on stderr, in seconds; the line
+    names EARMARK_MODEL only where the model came from it."""
     clip = sorted(GOLDEN_AUDIO.glob("*.wav"))[0]
+    flags = ["--model", model] if given == "--model" else []
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env |= {"EARMARK_MODEL": model} if given == "EARMARK_MODEL" else {}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "classify", str(clip), "--model", model],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        [sys.executable, "-m", "producer.cli", "classify", str(clip), *flags],
+        env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -162,5 +167,6 @@ def test_classify_with_a_model_that_cannot_load_is_a_usage_error(
     )
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.strip().splitlines()
-    assert line.startswith("earmark: ") and f": {model} (EARMARK_MODEL)" in line
+    suffix = " (EARMARK_MODEL)" if given == "EARMARK_MODEL" else ""
+    assert line.startswith("earmark: ") and line.endswith(f": {model}{suffix}"), line
     assert time.monotonic() - started < 20

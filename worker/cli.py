@@ -76,7 +76,8 @@ def classify(
         options = LabelOptions(top_k=settings.top_k, function=function)
     except ValueError as e:
         raise ConfigError(str(e)) from e
-    classify = pipeline(settings=settings)  # a model that cannot load is a usage error too
+    # A model that cannot load is a usage error too, naming EARMARK_MODEL unless --model gave it.
+    classify = pipeline(model=model, settings=settings)
     failed = False
     for record in classify.iter_records(refs, options=options, window=spec):
         failed |= record.status != "ok"
@@ -171,7 +172,12 @@ def fetch_model(
     settings = _settings(model=model, model_revision=revision, dtype=dtype)
     # The same code path a worker takes, so that a worker started on this cache finds every
     # file it asks for (with HF_HUB_OFFLINE=1 too).
-    files = resolve_model(settings.model, revision=settings.model_revision, dtype=settings.dtype)
+    files = resolve_model(
+        settings.model,
+        revision=settings.model_revision,
+        dtype=settings.dtype,
+        setting=None if model else "EARMARK_MODEL",
+    )
     folder = files.onnx_path.parent.parent
     names = ["config.json", "preprocessor_config.json", files.onnx_path.relative_to(folder)]
     line = {
