@@ -23,7 +23,7 @@ import argparse
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,7 @@ class Memory:
     first_mb: float
     end_mb: float
     clips_per_s: float
-    #: The whole worker (its parent and every child), its floors in the same spans.
+    #: The whole worker (its parent and pool), its processes' floors summed, in the same spans.
     whole_first_mb: float
     whole_end_mb: float
 
@@ -116,15 +116,9 @@ def pool_processes(worker: psutil.Process, count: int) -> list[psutil.Process]:
     raise RuntimeError(f"the worker has fewer than {count} pool processes")
 
 
-def pool_mb(pool: list[psutil.Process]) -> float:
-    """The resident memory of the largest pool process, in MB."""
-    return max(float(p.memory_info().rss) for p in pool) / 1e6
-
-
-def whole_mb(worker: psutil.Process) -> float:
-    """The resident memory of the worker's parent and all its children, in MB."""
-    processes = [worker, *worker.children(recursive=True)]
-    return float(sum(p.memory_info().rss for p in processes)) / 1e6
+def resident_mb(processes: list[psutil.Process]) -> list[float]:
+    """Each process's resident memory, in MB."""
+    return [float(p.memory_info().rss) / 1e6 for p in processes]
 
 
 def high_water_mb(process: psutil.Process) -> float:
@@ -153,7 +147,7 @@ def measure(
             worker.wait_ready()
             parent = psutil.Process(worker.process.pid)
             pool = pool_processes(parent, run.concurrency)
-            loaded = pool_mb(pool)
+            loaded = max(resident_mb(pool))
             return _run(name, env, clips, (parent, pool), loaded, run.per_clip_s)
         finally:
             worker.stop()
@@ -196,20 +190,38 @@ def _run(
 
 @dataclass
 class Span:
-    """The lowest and highest readings (MB) between two tenths of the run, from job `start`.
+    """The lowest and highest readings (MB) of each process of the worker (its parent first,
+    then its pool) between two tenths of the run, from job `start`.
 
     A single reading lands anywhere in a model call: a pool process's resident memory swings by
-    its call's activations (on the wide model up to ~140 MB from one reading to the next). The
-    floor is what a process keeps between calls, so growth is read from floors."""
+    its call's activations (on the wide model by ~160 MB between two readings). The floor is
+    what a process keeps between calls, so growth is read from floors; the whole worker's is
+    the sum of its processes' floors (two pool processes are seldom idle at the same reading).
+    """
 
     start: int
-    pool: tuple[float, float] = (float("inf"), 0.0)
-    whole: tuple[float, float] = (float("inf"), 0.0)
+    floors: list[float] = field(default_factory=list)
+    ceilings: list[float] = field(default_factory=list)
+    #: The highest whole-worker reading, all processes read at once.
+    whole_ceiling: float = 0.0
 
-    def add(self, pool_mb: float, whole_mb: float) -> None:
-        """Widen the span by one reading."""
-        self.pool = (min(self.pool[0], pool_mb), max(self.pool[1], pool_mb))
-        self.whole = (min(self.whole[0], whole_mb), max(self.whole[1], whole_mb))
+    def add(self, readings: list[float]) -> None:
+        """Widen the span by one reading of each process."""
+        self.floors = [min(pair) for pair in zip(self.floors or readings, readings, strict=True)]
+        self.ceilings = [
+            max(pair) for pair in zip(self.ceilings or readings, readings, strict=True)
+        ]
+        self.whole_ceiling = max(self.whole_ceiling, sum(readings))
+
+    @property
+    def pool(self) -> tuple[float, float]:
+        """The largest pool process's floor and ceiling."""
+        return max(self.floors[1:]), max(self.ceilings[1:])
+
+    @property
+    def whole(self) -> tuple[float, float]:
+        """The whole worker's floor (its processes' floors summed) and ceiling."""
+        return sum(self.floors), self.whole_ceiling
 
     def __str__(self) -> str:
         pool, whole = self.pool, self.whole
@@ -228,7 +240,7 @@ def _read_tenths(
     done: threading.Event,
     spans: list[Span],
 ) -> None:
-    """Read the pool's largest process and the whole worker every `SAMPLE_S` until `done`,
+    """Read each of the worker's processes every `SAMPLE_S` until `done`,
     into one `Span` per tenth of the run (each printed when it closes).
 
     Bulk progress comes a chunk (256 jobs) at a time: a span closes at each tenth crossed, and
@@ -236,12 +248,12 @@ def _read_tenths(
     parent, pool = processes
     spans.append(Span(0))
     while not done.wait(SAMPLE_S):
-        spans[-1].add(pool_mb(pool), whole_mb(parent))
+        spans[-1].add(resident_mb([parent, *pool]))
         jobs = client.status(batch_id).done
         if jobs * 10 // total > len(spans) - 1 and jobs < total:
             print(f"  {name}: {spans[-1]}", flush=True)
             spans.append(Span(jobs))
-    spans[-1].add(pool_mb(pool), whole_mb(parent))
+    spans[-1].add(resident_mb([parent, *pool]))
     print(f"  {name}: {spans[-1]}", flush=True)
 
 
