@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from producer.errors import InvalidArgument, InvalidId, InvalidReference
 from producer.ids import check_batch_id, make_job_id, new_batch_id, split_job_id
-from producer.messages import JobSpec
+from producer.messages import JobSpec, describe_invalid
 from producer.sources import SourceItem
 
 #: Most references in one bulk message (the message schema's cap on a chunk).
@@ -29,7 +29,7 @@ def arguments(name: str | None = None) -> Iterator[None]:
             raise
         raise InvalidArgument(_named(name, str(e))) from e
     except ValidationError as e:
-        raise InvalidArgument(_named(name, _describe(e))) from e
+        raise InvalidArgument(_named(name, describe_invalid(e, whole=None))) from e
     except (InvalidReference, InvalidId, ValueError, TypeError) as e:
         raise InvalidArgument(_named(name, " ".join(str(e).split()))) from e
 
@@ -50,14 +50,6 @@ def check_timeout(timeout: object) -> float:
     if not math.isfinite(timeout) or timeout < 0:
         raise ValueError(f"timeout: a finite number of seconds >= 0, not {timeout}")
     return float(timeout)
-
-
-def _describe(error: ValidationError) -> str:
-    """Each problem as ``field: what``, without the values (long, or holding a password)."""
-    problems = error.errors(include_input=False, include_url=False)
-    return "; ".join(
-        f"{'.'.join(map(str, p['loc']))}: {p['msg']}" if p["loc"] else p["msg"] for p in problems
-    )
 
 
 def _named(name: str | None, message: str) -> str:

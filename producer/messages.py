@@ -124,10 +124,14 @@ class Chunk(_Message):
         ]
 
 
-def describe_invalid(error: ValidationError) -> str:
-    """What is wrong, field by field, without the values (long, or holding a password)."""
+def describe_invalid(error: ValidationError, whole: str | None = "message") -> str:
+    """What is wrong, field by field, without the values (long, or holding a password); a
+    problem of no one field is named `whole` (None: not named)."""
     problems = error.errors(include_input=False, include_url=False)
-    return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'message'}: {p['msg']}" for p in problems)
+    return "; ".join(
+        f"{'.'.join(map(str, p['loc'])) or whole}: {p['msg']}" if p["loc"] or whole else p["msg"]
+        for p in problems
+    )
 
 
 def check_top_k(top_k: object) -> int | None:
