@@ -14,6 +14,7 @@ from producer.errors import InvalidArgument, InvalidId, InvalidReference
 from producer.ids import check_batch_id, make_job_id, new_batch_id, split_job_id
 from producer.messages import JobSpec, describe_invalid
 from producer.sources import SourceItem
+from producer.windowing import WindowOptions
 
 #: Most references in one bulk message (the message schema's cap on a chunk).
 MAX_CHUNK_SIZE = 10_000
@@ -69,7 +70,9 @@ def spec_argument(batch_id: str, item: SourceItem, position: int) -> JobSpec:
     """`item` as a job spec (its index not reserved yet); InvalidArgument naming its position."""
     with arguments(f"items[{position}]"):
         ref_argument(item.ref)
-        return JobSpec(job_id=make_job_id(batch_id, 0), ref=item.ref, meta=item.meta)
+        return JobSpec(
+            job_id=make_job_id(batch_id, 0), ref=item.ref, meta=item.meta, window=item.window
+        )
 
 
 def items_argument(items: Iterator[object], before: int) -> list[SourceItem]:
@@ -84,6 +87,17 @@ def items_argument(items: Iterator[object], before: int) -> list[SourceItem]:
             )
         group.append(item)
     return group
+
+
+def window_argument(window: object) -> WindowOptions | None:
+    """`window` as window options: None, WindowOptions or a mapping of its fields; else
+    InvalidArgument naming the field."""
+    if window is None or isinstance(window, WindowOptions):
+        return window
+    with arguments("window"):
+        if not isinstance(window, dict):
+            raise TypeError(f"WindowOptions or a dict of its fields, not {type(window).__name__}")
+        return WindowOptions.model_validate(window)
 
 
 def batch_id_argument(batch_id: object, *, new: bool = True) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -23,6 +24,7 @@ from producer.arguments import (
     job_id_argument,
     ref_argument,
     spec_argument,
+    window_argument,
 )
 from producer.broker import Publisher, make_celery
 from producer.errors import BrokerError, InvalidArgument, NothingToQueue, WaitTimedOut
@@ -44,7 +46,9 @@ from producer.state.ledger import BatchStatus
 from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState, open_state
 from producer.stores import ResultsStore, open_store
+from producer.timelines import Timeline
 from producer.watch import POLL_S, OnStall, Watch
+from producer.windowing import WindowOptions
 
 #: Interactive jobs published per broker round of id reservation.
 PUBLISH_GROUP = 500
@@ -86,19 +90,28 @@ class Client:
         top_k: int | None = None,
         meta: dict[str, Any] | None = None,
         batch_id: str | None = None,
+        window: WindowOptions | dict[str, Any] | None = None,
     ) -> str:
         """Queue one reference on the interactive queue; returns its job id.
 
-        A bad argument (an id, ``top_k``, ``meta``, a reference that is not a string, empty or
-        too long) raises :class:`InvalidArgument` naming it, before anything is reserved or
-        sent; a reference the worker cannot read gets its ``invalid_ref`` record.
+        `window` asks for sliding windows (a long recording; `producer.windowing`), as a
+        WindowOptions or a dict of its fields: ``{"window_s": 1.0, "timeline": True}``.
+        A bad argument (an id, ``top_k``, ``meta``, ``window``, a reference that is not a
+        string, empty or too long) raises :class:`InvalidArgument` naming it, before anything
+        is reserved or sent; a reference the worker cannot read gets its ``invalid_ref`` record.
         """
         batch_id = batch_id_argument(batch_id)
+        windows = window_argument(window)
         # Validated before an id is reserved: a refused job must not count as pending.
         with arguments():
             ref_argument(ref)
             draft = Job(
-                job_id=make_job_id(batch_id, 0), batch_id=batch_id, ref=ref, meta=meta, top_k=top_k
+                job_id=make_job_id(batch_id, 0),
+                batch_id=batch_id,
+                ref=ref,
+                meta=meta,
+                top_k=top_k,
+                window=windows,
             )
         (index,) = self.ledger.reserve(batch_id, 1)
         job = draft.model_copy(update={"job_id": make_job_id(batch_id, index)})
@@ -115,8 +128,12 @@ class Client:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         on_progress: Callable[[int], None] | None = None,
         allow_empty: bool = False,
+        window: WindowOptions | dict[str, Any] | None = None,
     ) -> Submission:
         """Queue many references as one batch: chunks on the bulk queue, or single jobs.
+
+        `window` asks for sliding windows for every item that names none of its own
+        (`SourceItem.window`, a manifest line's window keys), as :meth:`submit` takes it.
 
         Items stream, group by group; a bad one raises :class:`InvalidArgument` naming its
         position, after the groups before it were sent (``on_progress`` has counted them). No
@@ -130,21 +147,34 @@ class Client:
             check_top_k(top_k)
         with arguments():
             check_chunk_size(chunk_size)
+        windows = window_argument(window)
         size = chunk_size if bulk else PUBLISH_GROUP
-        total, iterator = 0, iter(items)
-        with self.celery.producer_or_acquire() as producer:
-            while group := items_argument(islice(iterator, size), total):
-                specs = self._reserve(batch_id, group, total)
-                task, bodies = (_chunk if bulk else _jobs)(batch_id, specs, top_k)
-                self._publish(task, batch_id, bodies, producer)
-                total += len(group)
-                if on_progress is not None:
-                    on_progress(len(group))
+        messages = partial(_chunk if bulk else _jobs, top_k=top_k, window=windows)
+        total = self._send_groups(batch_id, iter(items), size, messages, on_progress)
         if total == 0:
             if not allow_empty:
                 raise NothingToQueue("nothing to queue: no reference given (allow_empty=False)")
             self.ledger.reserve(batch_id, 0)
         return Submission(batch_id, total)
+
+    def _send_groups(
+        self,
+        batch_id: str,
+        items: Iterator[SourceItem | str],
+        size: int,
+        messages: Callable[[str, list[JobSpec]], tuple[str, dict[str, dict[str, Any]]]],
+        on_progress: Callable[[int], None] | None,
+    ) -> int:
+        """Reserve, book and publish `items` a group of `size` at a time; how many were sent."""
+        total = 0
+        with self.celery.producer_or_acquire() as producer:
+            while group := items_argument(islice(items, size), total):
+                task, bodies = messages(batch_id, self._reserve(batch_id, group, total))
+                self._publish(task, batch_id, bodies, producer)
+                total += len(group)
+                if on_progress is not None:
+                    on_progress(len(group))
+        return total
 
     def replay(self, job: Job) -> None:
         """Queue a job again under its own id, its attempts and its counted finish forgotten."""
@@ -195,6 +225,17 @@ class Client:
                 self.check_known(job_id)
                 raise WaitTimedOut(f"no result for {job_id} after {timeout:g} s")
             time.sleep(POLL_S)
+
+    def timeline(
+        self, job_id: str, *, wait: bool = False, timeout: float | None = None
+    ) -> Timeline | None:
+        """A job's timeline (`producer.timelines`), once its record is there; None when the job
+        has finished without one (it asked for none, or failed) or, without ``wait``, has not
+        finished yet. :class:`UnknownId` and :class:`WaitTimedOut` as :meth:`result` says."""
+        record = self.result(job_id, wait=wait, timeout=timeout)
+        if record is None or record.windows is None or not record.windows.timeline:
+            return None
+        return self.store.get_timeline(job_id)
 
     def iter_results(
         self,
@@ -257,19 +298,26 @@ class Client:
 
 
 def _chunk(
-    batch_id: str, specs: list[JobSpec], top_k: int | None
+    batch_id: str, specs: list[JobSpec], *, top_k: int | None, window: WindowOptions | None
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """One bulk message holding every spec, named after its first job index."""
     chunk_id = specs[0].job_id.rpartition(":")[2]
-    chunk = Chunk(batch_id=batch_id, chunk_id=chunk_id, jobs=specs, top_k=top_k)
+    chunk = Chunk(batch_id=batch_id, chunk_id=chunk_id, jobs=specs, top_k=top_k, window=window)
     return CHUNK_TASK, {chunk_key(batch_id, chunk_id): {"chunk": chunk.model_dump(mode="json")}}
 
 
 def _jobs(
-    batch_id: str, specs: list[JobSpec], top_k: int | None
+    batch_id: str, specs: list[JobSpec], *, top_k: int | None, window: WindowOptions | None
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """One interactive message per spec."""
-    jobs = (Job(**spec.model_dump(), batch_id=batch_id, top_k=top_k) for spec in specs)
+    jobs = (
+        Job(
+            **{**dict(spec), "window": spec.window or window},
+            batch_id=batch_id,
+            top_k=top_k,
+        )
+        for spec in specs
+    )
     return CLASSIFY_TASK, {job.job_id: _job_body(job) for job in jobs}
 
 

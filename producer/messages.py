@@ -8,7 +8,8 @@ protocol 2 JSON with everything in ``kwargs``::
 
 Every field is checked here, at the boundary, so nothing past it can trip on a value: ids follow
 the grammar of `producer.ids` (a job id names its own batch), ``top_k`` is a JSON integer,
-``enqueued_at`` a finite time, and ``meta`` small and shallow enough to be read back always.
+``enqueued_at`` a finite time, ``meta`` small and shallow enough to be read back always, and
+``window`` (sliding windows for a long recording, `producer.windowing`) within its bounds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydantic import (
 )
 
 from producer.ids import batch_of, check_batch_id, check_chunk_id, split_job_id
+from producer.windowing import WindowOptions
 
 #: One reference per message, micro-batched by the worker.
 CLASSIFY_TASK = "earmark.classify"
@@ -65,6 +67,8 @@ class JobSpec(_Message):
     job_id: str = Field(min_length=3, max_length=300)
     ref: str = Field(min_length=1, max_length=4096)
     meta: dict[str, Any] | None = None
+    #: Sliding windows for this reference (in a chunk: instead of the chunk's own).
+    window: WindowOptions | None = None
 
     @field_validator("job_id")
     @classmethod
@@ -99,6 +103,8 @@ class Chunk(_Message):
     chunk_id: str = Field(min_length=1, max_length=128)
     jobs: list[JobSpec] = Field(min_length=1, max_length=10_000)
     top_k: TopK | None = None
+    #: Sliding windows for every reference of the chunk that names none of its own.
+    window: WindowOptions | None = None
     enqueued_at: SentAt = Field(default_factory=time.time)
 
     @model_validator(mode="after")
@@ -116,6 +122,7 @@ class Chunk(_Message):
                 job_id=spec.job_id,
                 ref=spec.ref,
                 meta=spec.meta,
+                window=spec.window or self.window,
                 batch_id=self.batch_id,
                 top_k=self.top_k,
                 enqueued_at=self.enqueued_at,

@@ -73,12 +73,21 @@ class Timings(_Record):
     infer_s: float | None = None
 
 
-class WindowLabels(_Record):
-    """Labels of one sliding window of a long recording."""
+class WindowSummary(_Record):
+    """How a long recording was windowed; its timeline (if kept) is stored beside the record."""
 
-    start_s: float
-    end_s: float
-    labels: list[Label]
+    window_s: float
+    hop_s: float
+    aggregate: Literal["mean", "max"]
+    #: Windows the recording was cut into.
+    count: int
+    #: True when the job asked for no windows and ``EARMARK_WINDOWS=auto`` cut them, at the
+    #: model's natural length, because the model could not take the clip whole.
+    auto: bool = False
+    #: Whether the timeline is stored beside the record (`producer.timelines`).
+    timeline: bool = False
+    #: Segments in the timeline (None without one).
+    segments: int | None = None
 
 
 class ResultRecord(_Record):
@@ -89,7 +98,7 @@ class ResultRecord(_Record):
     input: ShownRef
     status: Literal["ok", "error"]
     labels: list[Label] | None = None
-    windows: list[WindowLabels] | None = None
+    windows: WindowSummary | None = None
     error: ErrorInfo | None = None
     model: ModelInfo | None = None
     audio: AudioInfo | None = None
@@ -97,6 +106,9 @@ class ResultRecord(_Record):
     worker: str | None = None
     finished_at: str = Field(default_factory=lambda: utc_now())
     meta: dict[str, Any] | None = None
+    #: What would have labelled the whole input, when it was cut (``audio.truncated``) or
+    #: refused as too long for one model call (``too_large``): the window option to ask for.
+    hint: str | None = None
 
     def to_json(self) -> str:
         """One line of JSON without the fields that do not apply."""

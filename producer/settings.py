@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     provider_fallback: bool = False
     #: `exact` never changes a score; `padded` pads clips of near lengths into one call.
     batching: Batching = "exact"
+    #: A clip the model cannot take whole (over the call bound, or longer than a fixed-length
+    #: extractor's input): `off` refuses or cuts it as the reference does; `auto` windows it at
+    #: the model's natural length (producer/windowing.py) and its record says so.
+    windows: Literal["off", "auto"] = "off"
     # Delivery timers (producer/broker.py, worker/service/heartbeat.py and sweeper.py). Every
     # process on one broker must agree on them; tests run workers with short ones.
     #: Seconds a delivered, unacknowledged message stays invisible before it is put back on its

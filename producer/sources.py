@@ -18,6 +18,10 @@ from producer.errors import ConfigError, InvalidReference
 from producer.messages import JobSpec, describe_invalid
 from producer.redact import redact_ref
 from producer.refs import AudioRef, LocalRef, parse_ref
+from producer.windowing import WindowOptions
+
+#: The keys of a manifest line that are its window options, not its ``meta``.
+WINDOW_KEYS = tuple(WindowOptions.model_fields)
 
 #: Extensions a folder walk or a prefix listing picks up (lower case): one for every container
 #: the worker's decoder reads, which it picks from the bytes' magic numbers, never the name
@@ -47,6 +51,8 @@ class SourceItem:
 
     ref: str
     meta: dict[str, Any] | None = None
+    #: Sliding windows for this reference (a manifest line's window keys), else the batch's.
+    window: WindowOptions | None = None
 
 
 def from_refs(refs: Iterable[str]) -> Iterator[SourceItem]:
@@ -88,7 +94,7 @@ def from_manifest(path: Path) -> Iterator[SourceItem]:
     A relative path is made absolute against the current directory (`absolute_ref`)."""
     for number, text in _lines(path):
         item = _manifest_item(text, f"{path}:{number}")
-        yield SourceItem(absolute_ref(item.ref), item.meta)
+        yield SourceItem(absolute_ref(item.ref), item.meta, item.window)
 
 
 def check_manifest(path: Path) -> int:
@@ -100,7 +106,7 @@ def check_manifest(path: Path) -> int:
         item = _manifest_item(text, where)
         try:
             check_queued_ref(item.ref)
-            JobSpec(job_id="manifest:0", ref=item.ref, meta=item.meta)
+            JobSpec(job_id="manifest:0", ref=item.ref, meta=item.meta, window=item.window)
         except InvalidReference as e:
             raise InvalidReference(f"{where}: ref: {e}") from e
         except ValidationError as e:
@@ -129,8 +135,9 @@ def _manifest_item(text: str, where: str) -> SourceItem:
     ref = fields.pop("ref", None)
     if not isinstance(ref, str):
         raise InvalidReference(f"{where}: a JSON line needs a string 'ref' field")
+    window = _window(fields, where)
     if "meta" not in fields:
-        return SourceItem(ref, fields or None)
+        return SourceItem(ref, fields or None, window)
     meta = fields.pop("meta")
     if fields:
         raise InvalidReference(
@@ -139,7 +146,19 @@ def _manifest_item(text: str, where: str) -> SourceItem:
         )
     if meta is not None and not isinstance(meta, dict):
         raise InvalidReference(f"{where}: 'meta' is a JSON object, not {type(meta).__name__}")
-    return SourceItem(ref, meta or None)
+    return SourceItem(ref, meta or None, window)
+
+
+def _window(fields: dict[str, Any], where: str) -> WindowOptions | None:
+    """The line's window keys (``window_s``, ``hop_s``, ``aggregate``, ``timeline``,
+    ``threshold``), taken out of `fields`, as the reference's window options."""
+    keys = {key: fields.pop(key) for key in WINDOW_KEYS if key in fields}
+    if not keys:
+        return None
+    try:
+        return WindowOptions.model_validate(keys)
+    except ValidationError as e:
+        raise InvalidReference(f"{where}: {describe_invalid(e, whole='window')}") from e
 
 
 def _json_object(text: str, where: str) -> dict[str, Any]:

@@ -186,7 +186,7 @@ def test_record_describes_the_audio_and_truncation() -> None:
 
 
 def test_sliding_windows_label_a_long_recording() -> None:
-    from worker.windows import WindowSpec
+    from producer.windowing import WindowOptions
 
     classify = _pipeline("wav2vec2")
     rng = np.random.default_rng(3)
@@ -194,11 +194,16 @@ def test_sliding_windows_label_a_long_recording() -> None:
         "array": rng.standard_normal(16000 * 20).astype(np.float32),
         "sampling_rate": 16000,
     }
-    spec = WindowSpec(window_s=1.0, hop_s=0.5, aggregate="max", per_window=True)
-    (record,) = classify.iter_records([recording], options=LabelOptions(top_k=2), window=spec)
-    assert record.windows is not None and len(record.windows) == 39
-    assert record.windows[-1].end_s == pytest.approx(20.0)
-    best = max(w.labels[0].score for w in record.windows)
+    spec = WindowOptions(window_s=1.0, hop_s=0.5, aggregate="max", timeline=True)
+    (prediction,) = classify.iter_predictions(
+        [recording], options=LabelOptions(top_k=2), window=spec
+    )
+    record, timeline = prediction.record, prediction.timeline
+    assert record.windows is not None and record.windows.count == 39
+    assert timeline is not None and len(timeline.windows) == 39
+    assert timeline.windows[-1].end_s == pytest.approx(20.0)
+    assert record.windows.segments == len(timeline.segments) >= 1
+    best = max(w.labels[0].score for w in timeline.windows)
     assert record.labels is not None and record.labels[0].score == pytest.approx(best)
 
 

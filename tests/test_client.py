@@ -89,11 +89,15 @@ BAD_CALLS: list[tuple[str, Callable[[Client], Any], str]] = [
     ("submit meta nan", lambda c: c.submit("/a.wav", meta={"x": math.nan}), "meta"),
     ("submit meta type", lambda c: c.submit("/a.wav", meta=[1]), "meta"),  # type: ignore[arg-type]
     ("submit batch_id", lambda c: c.submit("/a.wav", batch_id="b@d"), "batch_id"),
+    ("submit window", lambda c: c.submit("/a.wav", window={"window_s": 0}), "window"),
+    ("submit window hop", lambda c: c.submit("/a", window={"window_s": 1, "hop_s": 2}), "window"),
+    ("submit window type", lambda c: c.submit("/a.wav", window=1.0), "window"),  # type: ignore[arg-type]
     ("submit_many top_k", lambda c: c.submit_many(["/a.wav"], top_k=-1), "top_k"),
     ("submit_many chunk", lambda c: c.submit_many(["/a.wav"], chunk_size=0), "chunk_size"),
     ("submit_many item", lambda c: c.submit_many(["/a.wav", 7]), "items[1]"),  # type: ignore[list-item]
     ("submit_many ref", lambda c: c.submit_many(["/a.wav", ""]), "items[1]: ref"),
     ("submit_many batch_id", lambda c: c.submit_many(["/a.wav"], batch_id=""), "batch_id"),
+    ("submit_many window", lambda c: c.submit_many(["/a"], window={"window_s": "1"}), "window"),
     ("status", lambda c: c.status("bad id!"), "batch_id"),
     ("status type", lambda c: c.status(7), "batch_id"),  # type: ignore[arg-type]
     ("result", lambda c: c.result("nocolon"), "job_id"),
@@ -105,6 +109,8 @@ BAD_CALLS: list[tuple[str, Callable[[Client], Any], str]] = [
     ("watch", lambda c: c.watch("bad id!"), "batch_id"),
     ("watch timeout", lambda c: c.watch("b", timeout=-5), "timeout"),
     ("check_known", lambda c: c.check_known("b@d:0"), "job_id"),
+    ("timeline", lambda c: c.timeline("nocolon"), "job_id"),
+    ("timeline timeout", lambda c: c.timeline("b:0", wait=True, timeout=-1), "timeout"),
     ("replay", lambda c: c.replay({"job_id": "b:0"}), "job"),  # type: ignore[arg-type]
 ]
 

@@ -105,11 +105,11 @@ def _cli_options() -> dict[str, set[str]]:
     import typer
     from typer.core import TyperGroup
 
-    from producer.cli import COMMANDS_GROUP, commands
+    from producer.cli import COMMANDS_GROUP, commands, reads
     from producer.cli.report import report
 
     app = typer.Typer()
-    for command in (commands.enqueue, commands.results, commands.status, report):
+    for command in (commands.enqueue, reads.results, reads.status, report):
         app.command()(command)
     for entry in entry_points(group=COMMANDS_GROUP):
         app.command(name=entry.name)(entry.load())

@@ -26,6 +26,7 @@ from producer.messages import (
     check_top_k,
 )
 from producer.records import ResultRecord
+from producer.windowing import WindowOptions
 
 #: Quick, reproducible runs (as in tests/test_audio.py), writing no example database.
 FAST = settings(
@@ -85,7 +86,10 @@ def _plausible(field: str) -> st.SearchStrategy[Any]:
         "meta": json_meta | st.dictionaries(st.integers(), anything, max_size=2),
         "top_k": st.none() | st.integers(-2, 50) | st.floats() | st.sampled_from(["3", "x", True]),
         "enqueued_at": st.floats() | st.integers() | st.sampled_from(["1.5", "now", None]),
+        "window": st.none() | st.deferred(lambda: _dicts(WindowOptions)) | anything,
     }
+    if field in WindowOptions.model_fields:
+        return st.none() | st.floats() | st.integers(-1, 10) | st.sampled_from(["mean", "1", True])
     if field == "jobs":
         return st.lists(_dicts(JobSpec), max_size=4) | anything
     return choices[field]

@@ -20,8 +20,9 @@ from producer.errors import StoreError
 from producer.ids import make_job_id
 from producer.records import ErrorInfo, Label, ModelInfo, ResultRecord
 from producer.state.keys import result_index_key as index_key
-from producer.state.keys import result_key
+from producer.state.keys import result_key, timeline_key
 from producer.stores import FileStore, RedisStore, ResultsStore, S3Store, open_store
+from producer.timelines import Timeline, WindowLabels, merge_segments
 from scripts.redis_server import running_redis
 from tests.redis_server import CountingConnection, counting_client
 
@@ -369,3 +370,32 @@ def test_an_unreadable_record_is_reported_alone_and_never_hides_its_batch(
     )
     alone = store.get("b:1")
     assert alone is not None and (alone.job_id, alone.error) == ("b:1", bad.error)
+
+
+def _timeline(seconds: int) -> Timeline:
+    windows = [
+        WindowLabels(start_s=i, end_s=i + 1, labels=[Label(label="yes", score=0.9)])
+        for i in range(seconds)
+    ]
+    return Timeline(windows=windows, segments=merge_segments(windows, None))
+
+
+def test_a_timeline_is_stored_beside_its_record_and_read_back(store: ResultsStore) -> None:
+    """Every store keeps a windowed job's timeline under its own name; reading a batch never
+    mistakes one for a record, and a job without one reads None."""
+    long = _timeline(3_600)
+    store.put_timelines([("b:0", long), ("b:1", _timeline(1))])
+    store.put(make_record("b", 0))
+    store.put_chunk("b", "1", [make_record("b", 1), make_record("b", 2)])
+    assert store.get_timeline("b:0") == long
+    assert store.get_timeline("b:1") == _timeline(1)
+    assert store.get_timeline("b:2") is None
+    assert sorted(by_job(store.iter_batch("b"))) == ["b:0", "b:1", "b:2"]
+    with pytest.raises(ValueError):
+        store.put_timelines([("b@d:0", long)])
+
+
+def test_a_redis_timeline_expires_with_the_records(redis_url: str, redis_client: Any) -> None:
+    store = open_store(redis_url, ttl_s=300, redis_client=redis_client)
+    store.put_timelines([("b:0", _timeline(2))])
+    assert 0 < int(redis_client.ttl(timeline_key("b:0"))) <= 300

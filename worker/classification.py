@@ -14,6 +14,7 @@ from producer.errors import EarmarkError
 from producer.records import ModelInfo, ResultRecord
 from producer.redact import redact, redact_ref
 from producer.settings import Dtype, Settings
+from producer.windowing import WindowOptions
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetcherProtocol, FetchLimits
 from worker.hooks import NO_HOOKS, PipelineHooks
@@ -24,7 +25,6 @@ from worker.loading import load_ahead
 from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
 from worker.retry import fetch_retry
-from worker.windows import WindowSpec
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class AudioClassificationPipeline:
         single = not isinstance(inputs, list | tuple)
         items = cast(list[AudioInput], [inputs] if single else list(inputs))
         options = self._options(top_k, function_to_apply)
-        predictions = list(self._predict(items, options=options, batch_size=batch_size))
+        predictions = list(self.iter_predictions(items, options=options, batch_size=batch_size))
         if single and predictions[0].error is not None:
             raise predictions[0].error
         shaped = [_shape(prediction.record, options.top_k) for prediction in predictions]
@@ -105,24 +105,27 @@ class AudioClassificationPipeline:
         *,
         options: LabelOptions | None = None,
         batch_size: int | None = None,
-        window: WindowSpec | None = None,
+        window: WindowOptions | None = None,
     ) -> Iterator[ResultRecord]:
         """One result record per input, in input order, loading a bounded number ahead."""
-        predictions = self._predict(items, options=options, batch_size=batch_size, window=window)
+        predictions = self.iter_predictions(
+            items, options=options, batch_size=batch_size, window=window
+        )
         for prediction in predictions:
             yield prediction.record
 
-    def _predict(
+    def iter_predictions(
         self,
         items: Iterable[AudioInput],
         *,
         options: LabelOptions | None = None,
         batch_size: int | None = None,
-        window: WindowSpec | None = None,
+        window: WindowOptions | None = None,
     ) -> Iterator[Prediction]:
-        """One prediction per input, in input order: inputs preprocessed ahead on I/O threads
-        within count and byte bounds (``EARMARK_MAX_INFLIGHT_BYTES`` of decoded audio), then
-        labeled a group at a time (forward, postprocess)."""
+        """One prediction per input (its record, error and timeline), in input order: inputs
+        preprocessed ahead on I/O threads within count and byte bounds
+        (``EARMARK_MAX_INFLIGHT_BYTES`` of decoded audio), then labeled a group at a time
+        (forward, postprocess)."""
         max_batch = batch_size or self.settings.max_batch
         budget = round(self.settings.max_batch_seconds * self.classifier.sampling_rate)
         labeler = Labeler(
@@ -132,6 +135,7 @@ class AudioClassificationPipeline:
             max_batch,
             budget,
             model=self.model_info,
+            auto_windows=self.settings.windows == "auto",
         )
         for group in load_ahead(
             items,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,11 +23,13 @@ from worker.model import OnnxModel, SessionOptions
 
 @dataclass(frozen=True)
 class Inference:
-    """One waveform's logits (or why it has none) and the seconds its model call took."""
+    """One waveform's logits (or why it has none), and the model call that gave them: its number
+    (waveforms of one call share it) and the seconds it took."""
 
     logits: np.ndarray | None
     seconds: float
     error: PermanentError | None = None
+    call: int = -1
 
 
 class Classifier:
@@ -52,6 +55,7 @@ class Classifier:
         fixed = self.extractor.fixed_length  # every clip is padded or cut to one length
         memory = None if fixed else call_memory(files.config, files.preprocessor)
         self.call_bound = CallBound(memory, max_call_mb, self.extractor.sampling_rate)
+        self._calls = itertools.count()
 
     @property
     def labels(self) -> list[str]:
@@ -105,8 +109,10 @@ class Classifier:
         self.hooks.model_called(len(logits), called - started, time.perf_counter() - called)
         if not np.isfinite(logits).all():
             raise InferenceFailed("the model gave non-finite scores (is the clip too short?)")
-        seconds = time.perf_counter() - started
-        return {index: Inference(logits[row], seconds) for row, index in enumerate(call)}
+        seconds, number = time.perf_counter() - started, next(self._calls)
+        return {
+            index: Inference(logits[row], seconds, call=number) for row, index in enumerate(call)
+        }
 
     def _run_alone(self, waveforms: Sequence[np.ndarray], index: int) -> dict[int, Inference]:
         try:

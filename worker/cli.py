@@ -6,22 +6,25 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
+from producer.cli import options
 from producer.errors import ConfigError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.settings import Batching, Dtype, Settings
+from producer.timelines import Timeline
+from producer.windowing import window_options
 from worker.classification import pipeline
 from worker.hub import resolve_model
-from worker.labeling import LabelOptions
+from worker.labeling import LabelOptions, Prediction
 from worker.optimize import QuantFormat, StaticQuantization
 from worker.optimize import optimize as write_static_int8
 from worker.postprocess import FunctionChoice
-from worker.windows import Aggregate, WindowSpec
 
 #: ``--dtype``'s help; its choices are `producer.settings.Dtype`'s, listed by Typer.
 _DTYPE_HELP = "which ONNX graph of the model: onnx/model.onnx, _quantized, _fp16, _int8_static"
@@ -58,10 +61,11 @@ def classify(
     function: Annotated[
         FunctionChoice, typer.Option("--function", help="scores from logits; auto: the config's")
     ] = "auto",
-    window: Annotated[float | None, typer.Option(help="sliding window length, s")] = None,
-    hop: Annotated[float | None, typer.Option(help="sliding window hop, s")] = None,
-    aggregate: Annotated[Aggregate, typer.Option(help="pool windows' scores")] = "mean",
-    per_window: Annotated[bool, typer.Option(help="also print each window's labels")] = False,
+    window: options.Window = None,
+    hop: options.Hop = None,
+    aggregate: options.Pooling = None,
+    timeline: options.Timeline = False,
+    threshold: options.Threshold = None,
     batching: Annotated[
         Batching | None,
         typer.Option(help="exact, or padded: near lengths share calls (scores move)"),
@@ -72,28 +76,33 @@ def classify(
         model=model, dtype=dtype, top_k=top_k, max_batch=batch_size, batching=batching
     )
     try:
-        spec = _window_spec(window, hop, aggregate, per_window)
-        options = LabelOptions(top_k=settings.top_k, function=function)
+        spec = window_options(window, hop, aggregate, timeline, threshold)
+        wanted = LabelOptions(top_k=settings.top_k, function=function)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     # A model that cannot load is a usage error too, naming EARMARK_MODEL unless --model gave it.
-    classify = pipeline(model=model, settings=settings)
+    predictions = pipeline(model=model, settings=settings).iter_predictions(
+        refs, options=wanted, window=spec
+    )
+    raise typer.Exit(1 if _print_predictions(predictions) else 0)
+
+
+def _print_predictions(predictions: Iterator[Prediction]) -> bool:
+    """One JSON line per prediction, as each comes; True if any failed."""
     failed = False
-    for record in classify.iter_records(refs, options=options, window=spec):
-        failed |= record.status != "ok"
-        sys.stdout.write(record.to_json() + "\n")
+    for prediction in predictions:
+        failed |= prediction.record.status != "ok"
+        sys.stdout.write(_line(prediction.record.to_json(), prediction.timeline) + "\n")
         sys.stdout.flush()
-    raise typer.Exit(1 if failed else 0)
+    return failed
 
 
-def _window_spec(
-    window: float | None, hop: float | None, aggregate: Aggregate, per_window: bool
-) -> WindowSpec | None:
-    if window is None:
-        if hop is not None or per_window:
-            raise ValueError("--hop and --per-window need --window")
-        return None
-    return WindowSpec(window, hop or window, aggregate, per_window)
+def _line(record: str, timeline: Timeline | None) -> str:
+    """The record's JSON line; with a timeline, the timeline inline (``"timeline"``)."""
+    if timeline is None:
+        return record
+    inline = {**json.loads(record), "timeline": timeline.model_dump()}
+    return json.dumps(inline, separators=(",", ":"), ensure_ascii=False)
 
 
 def worker(

@@ -4,7 +4,8 @@ The pipeline's stages, as transformers names them: the pipeline's ``_preprocess`
 :meth:`Labeler.label` runs each clip's windows through the model (``_forward``, all clips
 sharing the calls) and turns their logits into the clip's record (``_postprocess``). The record
 is the one answer an input has, in process and behind the queue alike; a :class:`Prediction`
-adds only what the record cannot hold: the error itself, for a single-input call to raise.
+adds only what the record cannot hold: the error itself, for a single-input call to raise, and
+the timeline, which a store keeps beside the record.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from producer.errors import EarmarkError
+from producer.errors import EarmarkError, TooLarge
 from producer.records import (
     AudioInfo,
     ErrorInfo,
@@ -22,15 +23,20 @@ from producer.records import (
     ModelInfo,
     ResultRecord,
     Timings,
-    WindowLabels,
+    WindowSummary,
 )
+from producer.timelines import Timeline, WindowLabels, merge_segments
+from producer.windowing import MAX_TIMELINE_BYTES, MAX_WINDOWS, WindowOptions
 from worker.classifier import Classifier, Inference
 from worker.inputs import Clip
 from worker.postprocess import FunctionChoice, resolve_function, to_scores, top_k
-from worker.windows import WindowSpec, pool, window_bounds
+from worker.windows import natural_window, needs_window, pool, untruncated_samples
 
 #: A clip's windows, as sample ranges (one range, the whole clip, when it is not windowed).
 Spans = list[tuple[int, int]]
+#: Bytes of JSON one label of a timeline's window takes, about: to refuse an oversized timeline
+#: before it is built.
+_LABEL_JSON_BYTES = 48
 
 
 @dataclass(frozen=True)
@@ -44,10 +50,12 @@ class LabelOptions:
 @dataclass(frozen=True)
 class Prediction:
     """One input's result record, with the error it failed with (the record keeps only its code
-    and message; ``classify(one_input)`` raises the error itself, cause and type intact)."""
+    and message; ``classify(one_input)`` raises the error itself, cause and type intact) and its
+    timeline when one was asked for."""
 
     record: ResultRecord
     error: EarmarkError | None = None
+    timeline: Timeline | None = None
 
 
 def failed(text: str, model: ModelInfo, error: EarmarkError) -> Prediction:
@@ -58,18 +66,31 @@ def failed(text: str, model: ModelInfo, error: EarmarkError) -> Prediction:
     return Prediction(record, error)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How one clip goes through the model: its windows (None: whole), their sample ranges,
+    whether the auto policy chose them, and why it cannot go at all."""
+
+    window: WindowOptions | None
+    spans: Spans
+    count: int = 1
+    auto: bool = False
+    refusal: EarmarkError | None = None
+
+
 class Labeler:
-    """Labels clips with one classifier, options and (optional) window spec."""
+    """Labels clips with one classifier, options and (optional) window options."""
 
     def __init__(
         self,
         classifier: Classifier,
         options: LabelOptions,
-        window: WindowSpec | None,
+        window: WindowOptions | None,
         max_batch: int,
         max_samples: int | None = None,
         *,
         model: ModelInfo,
+        auto_windows: bool = False,
     ) -> None:
         self.classifier = classifier
         self.options = options
@@ -79,65 +100,128 @@ class Labeler:
         self.max_samples = max_samples
         #: Which model the records name.
         self.model = model
+        #: EARMARK_WINDOWS=auto: window what the model cannot take whole, at its natural length.
+        self.auto_windows = auto_windows
         self.function = resolve_function(options.function, classifier.model.problem_type)
+        self._fixed = untruncated_samples(classifier.extractor)
+        self._longest = classifier.call_bound.longest_samples
 
     def label(self, clips: Sequence[tuple[str, Clip]]) -> list[Prediction]:
         """One prediction per (input text, clip), in order; all windows of all clips share the
         model calls."""
-        rate = self.classifier.sampling_rate
-        spans = [self._spans(len(clip.waveform), rate) for _, clip in clips]
-        inferences = iter(self._forward([clip for _, clip in clips], spans))
+        plans = [self._plan(len(clip.waveform)) for _, clip in clips]
+        inferences = iter(self._forward([clip for _, clip in clips], plans))
         return [
-            self._postprocess(text, clip, cuts, [next(inferences) for _ in cuts], rate)
-            for (text, clip), cuts in zip(clips, spans, strict=True)
+            self._postprocess(text, clip, plan, [next(inferences) for _ in plan.spans])
+            for (text, clip), plan in zip(clips, plans, strict=True)
         ]
 
-    def _spans(self, length: int, rate: int) -> Spans:
-        if self.window is None:
-            return [(0, length)]
-        return window_bounds(length, rate, self.window)
+    def _plan(self, length: int) -> _Plan:
+        rate = self.classifier.sampling_rate
+        window, auto = self.window, False
+        if (
+            window is None
+            and self.auto_windows
+            and needs_window(length, self._fixed, self._longest)
+        ):
+            window, auto = natural_window(self._fixed, self._longest, rate), True
+        if window is None:
+            return _Plan(None, [(0, length)])
+        count = window.count(length, rate)
+        refusal = self._refusal(window, count)
+        spans = [] if refusal else window.bounds(length, rate)
+        return _Plan(window, spans, count, auto, refusal)
 
-    def _forward(self, clips: Sequence[Clip], spans: Sequence[Spans]) -> list[Inference]:
+    def _refusal(self, window: WindowOptions, count: int) -> EarmarkError | None:
+        """Why a clip cut into `count` windows is refused before the model: too many windows,
+        or a timeline over its byte cap (both say what to change)."""
+        if count > MAX_WINDOWS:
+            return TooLarge(
+                f"{count:,} windows of {window.window_s:g} s every {window.hop:g} s, over the"
+                f" {MAX_WINDOWS:,}-window cap: raise hop_s"
+            )
+        labels = self.options.top_k or len(self.classifier.labels)
+        size = count * max(1, labels) * _LABEL_JSON_BYTES
+        if window.timeline and size > MAX_TIMELINE_BYTES:
+            return TooLarge(
+                f"a timeline of {count:,} windows of {labels} labels is about {size:,} bytes, over"
+                f" the {MAX_TIMELINE_BYTES:,}-byte cap: raise hop_s or lower top_k"
+            )
+        return None
+
+    def _forward(self, clips: Sequence[Clip], plans: Sequence[_Plan]) -> list[Inference]:
         """Every window of every clip through the model, in order."""
         segments = [
-            clip.waveform[a:b] for clip, cuts in zip(clips, spans, strict=True) for a, b in cuts
+            clip.waveform[a:b]
+            for clip, plan in zip(clips, plans, strict=True)
+            for a, b in plan.spans
         ]
         return self.classifier.infer(segments, self.max_batch, self.max_samples)
 
     def _postprocess(
-        self, text: str, clip: Clip, spans: Spans, inferences: list[Inference], rate: int
+        self, text: str, clip: Clip, plan: _Plan, inferences: list[Inference]
     ) -> Prediction:
         """The clip's record: its labels (pooled over its windows), or why the model gave none."""
-        truncated = any(self.classifier.extractor.truncated(b - a) for a, b in spans)
-        infer_s = sum(inference.seconds for inference in inferences)
-        error = next((inf.error for inf in inferences if inf.error is not None), None)
-        labels: list[Label] | None = None
-        windows: list[WindowLabels] | None = None
+        truncated = any(self.classifier.extractor.truncated(b - a) for a, b in plan.spans)
+        # Windows that shared a model call count its seconds once.
+        infer_s = sum({inference.call: inference.seconds for inference in inferences}.values())
+        error = plan.refusal or next((i.error for i in inferences if i.error is not None), None)
+        labels, timeline = None, None
         if error is None:
             logits = np.stack([inf.logits for inf in inferences if inf.logits is not None])
-            labels, windows = self._labels(to_scores(logits, self.function), spans, rate)
+            labels, timeline = self._labels(to_scores(logits, self.function), plan)
         record = ResultRecord(
             input=text,
             status="ok" if error is None else "error",
             labels=labels,
-            windows=windows,
+            windows=None if plan.window is None else _summary(plan.window, plan, timeline),
             error=None if error is None else ErrorInfo.from_exception(error),
             model=self.model,
             audio=AudioInfo(**{**clip.audio.model_dump(), "truncated": truncated}),
             timings=Timings(fetch_s=clip.fetch_s, decode_s=clip.decode_s, infer_s=infer_s),
+            hint=self._hint(plan, truncated, error),
         )
-        return Prediction(record, error)
+        return Prediction(record, error, timeline)
 
-    def _labels(
-        self, scores: np.ndarray, spans: Spans, rate: int
-    ) -> tuple[list[Label], list[WindowLabels] | None]:
-        """The top labels of the pooled scores, and of each window when asked for."""
+    def _labels(self, scores: np.ndarray, plan: _Plan) -> tuple[list[Label], Timeline | None]:
+        """The top labels of the pooled scores, and the timeline when asked for."""
         names, k = self.classifier.labels, self.options.top_k
-        pooled = scores[0] if self.window is None else pool(scores, self.window.aggregate)
-        windows = None
-        if self.window is not None and self.window.per_window:
-            windows = [
-                WindowLabels(start_s=a / rate, end_s=b / rate, labels=top_k(row, names, k))
-                for (a, b), row in zip(spans, scores, strict=True)
-            ]
-        return top_k(pooled, names, k), windows
+        if plan.window is None:
+            return top_k(scores[0], names, k), None
+        pooled = top_k(pool(scores, plan.window.aggregate), names, k)
+        if not plan.window.timeline:
+            return pooled, None
+        rate = self.classifier.sampling_rate
+        windows = [
+            WindowLabels(start_s=a / rate, end_s=b / rate, labels=top_k(row, names, k))
+            for (a, b), row in zip(plan.spans, scores, strict=True)
+        ]
+        return pooled, Timeline(
+            windows=windows, segments=merge_segments(windows, plan.window.threshold)
+        )
+
+    def _hint(self, plan: _Plan, truncated: bool, error: EarmarkError | None) -> str | None:
+        """What would have labelled the whole input, when it was cut or refused as too long."""
+        if plan.window is not None or not (truncated or isinstance(error, TooLarge)):
+            return None
+        rate = self.classifier.sampling_rate
+        natural = natural_window(self._fixed, self._longest, rate)
+        size = f" of at most {natural.window_s:g} s" if natural else ""
+        done = "labelled from its start only" if truncated else "too long for one model call"
+        return (
+            f"{done}: ask for windows{size} (window_s, or --window) to label all of it, or set"
+            " EARMARK_WINDOWS=auto on the workers"
+        )
+
+
+def _summary(window: WindowOptions, plan: _Plan, timeline: Timeline | None) -> WindowSummary:
+    """What the record says of its windows; the timeline itself is stored beside it."""
+    return WindowSummary(
+        window_s=window.window_s,
+        hop_s=window.hop,
+        aggregate=window.aggregate,
+        count=plan.count,
+        auto=plan.auto,
+        timeline=timeline is not None,
+        segments=None if timeline is None else len(timeline.segments),
+    )

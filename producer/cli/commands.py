@@ -1,5 +1,4 @@
-"""Producer commands: ``earmark enqueue``, ``earmark results``, ``earmark status`` and
-``earmark dlq``."""
+"""Producer commands that send: ``earmark enqueue`` and ``earmark dlq``."""
 
 from __future__ import annotations
 
@@ -24,13 +23,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from producer.cli import options
 from producer.cli.interrupt import Interrupted, SignalGuard
-from producer.cli.progress import LiveBar, PlainLines
+from producer.cli.output import print_json, say_stalled, wait_for_records
 from producer.client import Client, Submission
-from producer.errors import NothingToQueue
+from producer.errors import ConfigError, NothingToQueue
 from producer.ids import check_batch_id, new_batch_id
 from producer.messages import Job, check_top_k
-from producer.records import ResultRecord
 from producer.redact import redact_ref
 from producer.settings import Settings
 from producer.sources import (
@@ -44,9 +43,8 @@ from producer.sources import (
     from_refs,
     from_s3_prefix,
 )
-from producer.state.ledger import BatchStatus
 from producer.stores.aws import make_s3_client
-from producer.watch import Watch, describe
+from producer.windowing import Aggregate, WindowOptions, window_options
 
 #: ``--dir``'s help: which files it picks (`producer.sources.AUDIO_EXTENSIONS`) and where.
 _FOLDER_HELP = (
@@ -55,43 +53,69 @@ _FOLDER_HELP = (
 )
 
 
+_Refs = Annotated[
+    list[str] | None, typer.Argument(help="references to queue: absolute paths, s3://, URLs")
+]
+_Manifest = Annotated[
+    Path | None,
+    typer.Option(help="one reference a line, or JSON lines", exists=True, dir_okay=False),
+]
+_Folder = Annotated[
+    Path | None, typer.Option("--dir", help=_FOLDER_HELP, exists=True, file_okay=False)
+]
+_Interactive = Annotated[
+    bool, typer.Option(help="one message per reference on the interactive queue")
+]
+_AllowEmpty = Annotated[
+    bool, typer.Option(help="queue an empty batch when there is nothing to send (else exit 2)")
+]
+
+
 def enqueue(
-    refs: Annotated[
-        list[str] | None, typer.Argument(help="references to queue: absolute paths, s3://, URLs")
-    ] = None,
-    manifest: Annotated[
-        Path | None,
-        typer.Option(help="one reference a line, or JSON lines", exists=True, dir_okay=False),
-    ] = None,
-    dir: Annotated[
-        Path | None,
-        typer.Option("--dir", help=_FOLDER_HELP, exists=True, file_okay=False),
-    ] = None,
+    refs: _Refs = None,
+    manifest: _Manifest = None,
+    dir: _Folder = None,
     s3_prefix: Annotated[str | None, typer.Option(help="queue the objects under s3://b/p")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="labels per result")] = None,
     batch_id: Annotated[str | None, typer.Option(help="add to this batch")] = None,
     wait: Annotated[bool, typer.Option(help="then print each result as it arrives")] = False,
     timeout: Annotated[float | None, typer.Option(help="stop waiting after S seconds")] = None,
-    interactive: Annotated[
-        bool, typer.Option(help="one message per reference on the interactive queue")
-    ] = False,
-    allow_empty: Annotated[
-        bool, typer.Option(help="queue an empty batch when there is nothing to send (else exit 2)")
-    ] = False,
+    interactive: _Interactive = False,
+    allow_empty: _AllowEmpty = False,
+    window: options.Window = None,
+    hop: options.Hop = None,
+    aggregate: options.Pooling = None,
+    timeline: options.Timeline = False,
+    threshold: options.Threshold = None,
 ) -> None:
     """Queue references; print {"batch_id", "jobs"}, interrupted too (then exit 130, or 143 on
     SIGTERM); with --wait, then every result line."""
     batch_id = check_batch_id(batch_id) if batch_id is not None else new_batch_id()
     check_top_k(top_k)
+    windows = _window_flags(window, hop, aggregate, timeline, threshold)
     check_refs(refs or [])
     client = Client()
     _check_folder(client.settings, dir)
-    plan = _Plan(refs or [], manifest, dir, s3_prefix, not interactive, allow_empty)
+    plan = _Plan(refs or [], manifest, dir, s3_prefix, not interactive, allow_empty, windows)
     submission = _send(client, plan, batch_id, top_k)
-    _print_json({"batch_id": submission.batch_id, "jobs": submission.jobs})
+    print_json({"batch_id": submission.batch_id, "jobs": submission.jobs})
     if wait:
-        watch = client.watch(submission.batch_id, timeout=timeout, on_stall=_say_stalled)
-        raise typer.Exit(1 if _wait_for_records(watch) else 0)
+        watch = client.watch(submission.batch_id, timeout=timeout, on_stall=say_stalled)
+        raise typer.Exit(1 if wait_for_records(watch) else 0)
+
+
+def _window_flags(
+    window: float | None,
+    hop: float | None,
+    aggregate: Aggregate | None,
+    timeline: bool,
+    threshold: float | None,
+) -> WindowOptions | None:
+    """The window flags as options; ConfigError (exit 2) naming the flag for a refused one."""
+    try:
+        return window_options(window, hop, aggregate, timeline, threshold)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _check_folder(settings: Settings, folder: Path | None) -> None:
@@ -112,6 +136,8 @@ class _Plan:
     s3_prefix: str | None
     bulk: bool
     allow_empty: bool
+    #: The batch's window options (a manifest line may name its own).
+    window: WindowOptions | None = None
 
     def empty(self) -> str:
         """What was empty, in words, for the usage error of an enqueue that sent nothing."""
@@ -143,70 +169,8 @@ def _send(client: Client, plan: _Plan, batch_id: str, top_k: int | None) -> Subm
             # A folder or a prefix is checked as it streams, and a signal stops between groups:
             # say what was queued before the stop (a refused manifest sent nothing: no line).
             if checked or isinstance(e, Interrupted):
-                _print_json({"batch_id": batch_id, "jobs": sent[0]})
+                print_json({"batch_id": batch_id, "jobs": sent[0]})
             raise
-
-
-def results(
-    id: Annotated[str, typer.Argument(help="a job id (batch:index) or a batch id")],
-    wait: Annotated[bool, typer.Option(help="wait until every result is in")] = False,
-    timeout: Annotated[float | None, typer.Option(help="give up waiting after S seconds")] = None,
-) -> None:
-    """Print the result lines of a job or a batch."""
-    client = Client()
-    client.check_known(id)  # a typo is exit 5 at once, waiting or not
-    if ":" in id:
-        record = client.result(id, wait=wait, timeout=timeout)
-        if record is None:  # without --wait: the job is known, its record not in yet
-            typer.echo(f"earmark: no result for {id} yet", err=True)
-            raise typer.Exit(1)
-        raise typer.Exit(1 if _print_records(iter([record])) else 0)
-    records = client.iter_results(id, wait=wait, timeout=timeout, on_stall=_say_stalled)
-    raise typer.Exit(1 if _print_records(records) else 0)
-
-
-def status(
-    batch_id: Annotated[str, typer.Argument(help="the batch to count")],
-    watch: Annotated[bool, typer.Option(help="print the counters as they change")] = False,
-    timeout: Annotated[float | None, typer.Option(help="stop watching after S seconds")] = None,
-) -> None:
-    """Print {"batch_id", "total", "done", "failed", "pending"}; with --watch, every change
-    (a live bar on a terminal, then the last counters)."""
-    client = Client()
-    current = client.status(batch_id)  # a typo is exit 5 at once, watching or not
-    if not watch:
-        _print_json(current.model_dump())
-        return
-    statuses = client.watch(batch_id, timeout=timeout, on_stall=_say_stalled).statuses()
-    if sys.stdout.isatty():
-        with LiveBar(sys.stdout, transient=False) as bar:
-            for current in statuses:
-                bar.update(current)
-        _print_json(current.model_dump())
-        return
-    last = None
-    for current in statuses:
-        if current != last:
-            _print_json(current.model_dump())
-            last = current
-
-
-def _wait_for_records(watch: Watch) -> bool:
-    """Print each record as it lands, with the batch's progress on stderr; True if any failed."""
-    if not sys.stderr.isatty():
-        watch.on_status = PlainLines(sys.stderr).update
-        return _print_records(watch.records())
-    with LiveBar(sys.stderr, transient=True) as bar:
-        watch.on_status = bar.update
-        return _print_records(watch.records())
-
-
-def _say_stalled(current: BatchStatus, quiet_s: float) -> None:
-    typer.echo(
-        f"earmark: no job of batch {current.batch_id} has finished for {quiet_s:.0f} s"
-        f" ({describe(current)}): is a worker consuming its queue?",
-        err=True,
-    )
 
 
 dlq = typer.Typer(help="Jobs that crashed their worker too often.", no_args_is_help=True)
@@ -218,7 +182,7 @@ def dlq_list() -> None:
     for entry in Client().dead_letters.entries():
         if isinstance(entry.get("job"), dict) and isinstance(entry["job"].get("ref"), str):
             entry["job"]["ref"] = redact_ref(entry["job"]["ref"])  # kept whole for replay only
-        _print_json(entry)
+        print_json(entry)
 
 
 @dlq.command("retry")
@@ -236,7 +200,7 @@ def dlq_retry() -> None:
         else:
             kept.append(entry)
     client.dead_letters.put_back(kept)
-    _print_json({"replayed": replayed, "kept": len(kept)})
+    print_json({"replayed": replayed, "kept": len(kept)})
 
 
 def _sources(plan: _Plan) -> Iterator[SourceItem]:
@@ -273,6 +237,7 @@ def _submit(
         "top_k": top_k,
         "bulk": plan.bulk,
         "allow_empty": plan.allow_empty,
+        "window": plan.window,
     }
     if not sys.stderr.isatty():
         return client.submit_many(items, on_progress=add, **options)
@@ -302,19 +267,3 @@ def _adder(sent: list[int], guard: SignalGuard) -> Callable[[int], None]:
         guard.check()
 
     return add
-
-
-def _print_records(records: Iterator[ResultRecord]) -> bool:
-    failed = False
-    for record in records:
-        failed |= record.status != "ok"
-        sys.stdout.write(record.to_json() + "\n")
-        sys.stdout.flush()
-    return failed
-
-
-def _print_json(value: object) -> None:
-    import json
-
-    sys.stdout.write(json.dumps(value) + "\n")
-    sys.stdout.flush()

@@ -101,7 +101,8 @@ def _missing_extra(name: str, error: ImportError) -> Callable[[], None]:
 
 def main() -> None:
     """Run the command line."""
-    from producer.cli.commands import dlq, enqueue, results, status
+    from producer.cli.commands import dlq, enqueue
+    from producer.cli.reads import results, status
     from producer.cli.report import report
 
     app.add_typer(dlq, name="dlq")

@@ -4,6 +4,7 @@ On the results Redis (when ``EARMARK_RESULTS_URL`` is ``redis://``; else on the 
 
     earmark:result:{job_id}              string  the record's JSON             RESULT_TTL
     earmark:result-index:{batch_id}      set     job ids with a record         RESULT_TTL
+    earmark:timeline:{job_id}            string  the job's timeline, JSON lines RESULT_TTL
     earmark:batch:{batch_id}             hash    total, done, failed           RESULT_TTL
     earmark:batch:{batch_id}:finished    set     job ids counted as finished   RESULT_TTL
     earmark:outstanding:{batch_id}       hash    message key -> task message   RESULT_TTL
@@ -50,6 +51,11 @@ def result_key(job_id: str) -> str:
 def result_index_key(batch_id: str) -> str:
     """The set of a batch's job ids that have a record."""
     return f"earmark:result-index:{batch_id}"
+
+
+def timeline_key(job_id: str) -> str:
+    """One job's timeline (producer/timelines.py), written before its record."""
+    return f"earmark:timeline:{job_id}"
 
 
 def batch_key(batch_id: str) -> str:

@@ -6,6 +6,7 @@ holds the layout that S3 and a folder share, so that their adapters implement on
 
     {batch_id}/{index}.json              one record, written by put()
     {batch_id}/chunks/{chunk_id}.jsonl   one record per line, written by put_chunk()
+    {batch_id}/timelines/{index}.jsonl   one job's timeline (producer/timelines.py)
 
 A bulk batch of a million references is then a few thousand shards rather than a million
 objects. Reading a batch yields each job once, and a per-job object wins over a shard line.
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from producer.errors import UnreadableRecord
 from producer.ids import check_batch_id, check_chunk_id, record_ids, split_job_id
 from producer.records import ErrorInfo, ResultRecord
+from producer.timelines import Timeline
 
 T = TypeVar("T")
 
@@ -52,6 +54,14 @@ class ResultsStore(ABC):
     @abstractmethod
     def iter_batch(self, batch_id: str) -> Iterator[ResultRecord]:
         """Every record of a batch, each job once, streamed in no particular order."""
+
+    @abstractmethod
+    def put_timelines(self, timelines: Sequence[tuple[str, Timeline]]) -> None:
+        """Write each (job id, timeline), each whole or not at all, before the jobs' records."""
+
+    @abstractmethod
+    def get_timeline(self, job_id: str) -> Timeline | None:
+        """One job's timeline, or None when it has none (it asked for none, or not yet)."""
 
 
 class ObjectStore(ResultsStore):
@@ -93,6 +103,17 @@ class ObjectStore(ResultsStore):
             return read_record(data, key, job_id)
         return self._find_in_shards(batch_id, index)
 
+    def put_timelines(self, timelines: Sequence[tuple[str, Timeline]]) -> None:
+        """Write each timeline as its own object beside the batch's records."""
+        for job_id, timeline in timelines:
+            self._put(_timeline_object(job_id), timeline.to_jsonl())
+
+    def get_timeline(self, job_id: str) -> Timeline | None:
+        """The job's timeline object, read back."""
+        key = _timeline_object(job_id)
+        data = self._get(key)
+        return None if data is None else Timeline.from_jsonl(data, key)
+
     def _find_in_shards(self, batch_id: str, index: int) -> ResultRecord | None:
         # Producers name a chunk after its first job index, so the shard holding a job is the one
         # with the largest such name not above it; other names are searched after it.
@@ -133,6 +154,11 @@ class ObjectStore(ResultsStore):
             # A few pages ahead of the consumer at most: memory stays flat on huge batches.
             for page in pages(keys, self.read_concurrency * 4):
                 yield from zip(page, pool.map(self._get, page), strict=True)
+
+
+def _timeline_object(job_id: str) -> str:
+    batch_id, index = split_job_id(job_id)
+    return f"{batch_id}/timelines/{index}.jsonl"
 
 
 def _shard_distance(chunk_id: str, index: int) -> float:

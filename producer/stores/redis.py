@@ -4,6 +4,7 @@ Keys (`producer.state.keys`; every one expires ``ttl_s`` after its last write)::
 
     earmark:result:{job_id}           the record's JSON
     earmark:result-index:{batch_id}   set of the batch's job ids, for iter_batch
+    earmark:timeline:{job_id}         the job's timeline, JSON lines (producer/timelines.py)
 
 Redis cannot list keys by prefix without scanning the whole keyspace, hence the index set; and it
 has no shards, so a chunk is written as one pipelined round trip of per-job keys.
@@ -18,9 +19,10 @@ import redis
 from producer.defaults import RESULT_TTL_S
 from producer.ids import check_batch_id, record_ids, split_job_id
 from producer.records import ResultRecord
-from producer.state.keys import result_index_key, result_key
+from producer.state.keys import result_index_key, result_key, timeline_key
 from producer.state.redis import as_text, redis_errors
 from producer.stores.base import ResultsStore, SeenIndices, check_chunk_records, pages, read_record
+from producer.timelines import Timeline
 
 #: Job ids per SSCAN step and per MGET while streaming a batch.
 _PAGE = 500
@@ -66,6 +68,25 @@ class RedisStore(ResultsStore):
                 for job_id, data in zip(job_ids, values, strict=True):
                     if data is not None:  # None: expired while its index entry lived on
                         yield read_record(as_text(data), result_key(job_id), job_id)
+
+    def put_timelines(self, timelines: Sequence[tuple[str, Timeline]]) -> None:
+        """Write every timeline under its own key, expiring with the records, in one round trip."""
+        if not timelines:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for job_id, timeline in timelines:
+            split_job_id(job_id)
+            pipe.set(timeline_key(job_id), timeline.to_jsonl(), ex=self.ttl_s)
+        with redis_errors(f"writing {len(timelines)} timelines"):
+            pipe.execute()
+
+    def get_timeline(self, job_id: str) -> Timeline | None:
+        """The job's timeline, or None when it has none or it expired."""
+        split_job_id(job_id)
+        key = timeline_key(job_id)
+        with redis_errors(f"GET {key}"):
+            data = self.client.get(key)
+        return None if data is None else Timeline.from_jsonl(as_text(data), key)
 
     def _write(self, records: Sequence[ResultRecord]) -> None:
         batched = [(record, record_ids(record)[0]) for record in records]  # checks every id first

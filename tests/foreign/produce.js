@@ -2,7 +2,8 @@
 // protocol of the README ("Producers in other languages"): reserve, book, publish.
 //
 // Usage: node produce.js BROKER_URL BATCH_ID TTL_S SPEC_JSON
-//   SPEC_JSON: {"interactive": [ref, ...], "bulk": [ref, ...], "reserve": true|false}
+//   SPEC_JSON: {"interactive": [ref, ...], "bulk": [ref, ...], "reserve": true|false,
+//               "window": {"window_s": 1.0, "timeline": true} (optional: every job's windows)}
 "use strict";
 
 const celery = require("celery-node");
@@ -43,7 +44,9 @@ async function main() {
   const now = Date.now() / 1000;
   const jobIds = refs.map((_, n) => `${batchId}:${first + n}`);
   for (const [n, ref] of spec.interactive.entries()) {
-    const kwargs = { job: { job_id: jobIds[n], batch_id: batchId, ref, enqueued_at: now } };
+    const job = { job_id: jobIds[n], batch_id: batchId, ref, enqueued_at: now };
+    if (spec.window) job.window = spec.window;
+    const kwargs = { job };
     if (spec.reserve) await book(redis, jobIds[n], "earmark.classify", kwargs);
     await publish("earmark.interactive", "earmark.classify", kwargs);
   }
@@ -51,7 +54,9 @@ async function main() {
     const offset = spec.interactive.length;
     const jobs = spec.bulk.map((ref, n) => ({ job_id: jobIds[offset + n], ref }));
     const chunkId = String(first + offset);
-    const kwargs = { chunk: { batch_id: batchId, chunk_id: chunkId, jobs, enqueued_at: now } };
+    const chunk = { batch_id: batchId, chunk_id: chunkId, jobs, enqueued_at: now };
+    if (spec.window) chunk.window = spec.window;
+    const kwargs = { chunk };
     if (spec.reserve) await book(redis, `${batchId}:chunk:${chunkId}`, "earmark.classify_chunk", kwargs);
     await publish("earmark.bulk", "earmark.classify_chunk", kwargs);
   }

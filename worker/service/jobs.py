@@ -21,8 +21,10 @@ from producer.records import ErrorInfo, ResultRecord, Timings
 from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState
 from producer.stores import ResultsStore
+from producer.timelines import Timeline
+from producer.windowing import WindowOptions
 from worker.classification import AudioClassificationPipeline
-from worker.labeling import LabelOptions
+from worker.labeling import LabelOptions, Prediction
 from worker.retry import STORE_RETRY, RetryPolicy
 from worker.service.metrics import Metrics
 
@@ -65,7 +67,7 @@ class JobRunner:
 
     def finish(self, records: list[ResultRecord]) -> None:
         """Write records made outside the pipeline (malformed messages) and count them."""
-        self._finish(records, self._put_each)
+        self._finish(records, [], self._put_each)
 
     def _run(self, jobs: Sequence[Job], write_fresh: Writer) -> None:
         # A message published twice (a sweeper's resend, a producer's retry) can bring one job
@@ -77,7 +79,7 @@ class JobRunner:
         fresh = [job for job in pending if seen[job.job_id] == 0]
         if fresh:
             self.state.attempts.begin([job.job_id for job in fresh])
-            self._finish(self._classify(fresh), write_fresh)
+            self._finish(*self._classify(fresh), write_fresh)
         for job in pending:
             if seen[job.job_id] > 0:
                 self._run_suspect(job)
@@ -85,7 +87,7 @@ class JobRunner:
     def _run_suspect(self, job: Job) -> None:
         attempt = self.state.attempts.begin([job.job_id])[job.job_id]
         if attempt <= self.max_attempts:
-            self._finish(self._classify([job]), self._put_each)
+            self._finish(*self._classify([job]), self._put_each)
             return
         crashes = attempt - 1
         error = WorkerCrashed(f"the worker died {crashes} times while classifying this input")
@@ -97,7 +99,7 @@ class JobRunner:
         )
         # The record first: if writing it fails, the micro-batch comes back and the job is judged
         # again; the dead-letter list takes it once whatever happens (an atomic guard).
-        self._finish([self._record(job, crashed, time.time())], self._put_each)
+        self._finish([self._record(job, crashed, time.time())], [], self._put_each)
         if self.retry.call(lambda: self.state.dead_letters.push(job, WorkerCrashed.code, crashes)):
             log.error(
                 "earmark: job %s crashed its worker %d times; dead-lettered",
@@ -106,8 +108,15 @@ class JobRunner:
                 extra={"job_id": job.job_id, "batch_id": job.batch_id},
             )
 
-    def _finish(self, records: list[ResultRecord], write: Writer) -> None:
+    def _finish(
+        self, records: list[ResultRecord], timelines: list[tuple[str, Timeline]], write: Writer
+    ) -> None:
         started = time.perf_counter()
+        # Timelines before the records that name them: a record read is never without its
+        # timeline, and a worker killed between the two leaves only a timeline nobody reads,
+        # written again whole when the job runs again.
+        if timelines:
+            self.retry.call(lambda: self.store.put_timelines(timelines))
         write(records)
         stored_s = time.perf_counter() - started
         # Redelivered jobs are written again but counted once; say how many.
@@ -127,15 +136,29 @@ class JobRunner:
     def _put_chunk(self, chunk: Chunk, records: list[ResultRecord]) -> None:
         self.retry.call(lambda: self.store.put_chunk(chunk.batch_id, chunk.chunk_id, records))
 
-    def _classify(self, jobs: Sequence[Job]) -> list[ResultRecord]:
+    def _classify(
+        self, jobs: Sequence[Job]
+    ) -> tuple[list[ResultRecord], list[tuple[str, Timeline]]]:
+        """Each job's record, in order, and the timelines of those that asked for one."""
         started = time.time()
-        # All labels once, cut per job: jobs in one micro-batch may ask for different top_k.
-        options = LabelOptions(top_k=0, function=self.pipeline.defaults.function)
-        labeled = self.pipeline.iter_records([job.ref for job in jobs], options=options)
-        records = [self._record(job, r, started) for job, r in zip(jobs, labeled, strict=True)]
+        predictions: dict[str, Prediction] = {}
+        for (window, top_k), group in _by_windows(jobs, self.pipeline.defaults.top_k).items():
+            # Whole clips: all labels once, cut per job (jobs may ask for different top_k);
+            # a timeline keeps the job's own top_k in every window.
+            options = LabelOptions(top_k=top_k, function=self.pipeline.defaults.function)
+            labeled = self.pipeline.iter_predictions(
+                [job.ref for job in group], options=options, window=window
+            )
+            predictions.update((job.job_id, p) for job, p in zip(group, labeled, strict=True))
         if self.metrics is not None:
             self.metrics.inflight.clear()  # every clip loaded has been through the model
-        return records
+        records = [self._record(job, predictions[job.job_id].record, started) for job in jobs]
+        timelines = [
+            (job.job_id, timeline)
+            for job in jobs
+            if (timeline := predictions[job.job_id].timeline) is not None
+        ]
+        return records, timelines
 
     def _record(self, job: Job, record: ResultRecord, started: float) -> ResultRecord:
         """The pipeline's record of the job's input, made the job's: its ``top_k`` best labels
@@ -159,6 +182,20 @@ class JobRunner:
                 "meta": job.meta,
             }
         )
+
+
+def _by_windows(
+    jobs: Sequence[Job], default_top_k: int
+) -> dict[tuple[WindowOptions | None, int], list[Job]]:
+    """Jobs grouped by how they are labeled: their windows, and the labels a timeline keeps
+    (0, all, for jobs without one: their top_k is cut afterwards); insertion-ordered."""
+    groups: dict[tuple[WindowOptions | None, int], list[Job]] = {}
+    for job in jobs:
+        top_k = 0
+        if job.window is not None and job.window.timeline:
+            top_k = default_top_k if job.top_k is None else job.top_k
+        groups.setdefault((job.window, top_k), []).append(job)
+    return groups
 
 
 def _batch(records: Sequence[ResultRecord]) -> dict[str, str]:
