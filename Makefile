@@ -41,8 +41,8 @@ demo: $(DEMO_STAMP)       ## queue + worker + results on the bundled model, offl
 test: $(STAMP)            ## the whole suite, as CI runs it; ARGS="..." goes to pytest
 	$(BIN)/pytest -q -n $(NPROC) --dist loadfile --durations=25 $(ARGS)
 
-test-fast: $(STAMP)       ## pure and in-process tests, no worker process (about 3 min)
-	$(BIN)/pytest -q -n $(NPROC) -m "not worker and not slow" $(ARGS)
+test-fast: $(STAMP)       ## pure and in-process tests, no worker or earmark process (about 1 min)
+	$(BIN)/pytest -q -n $(NPROC) -m "not worker and not slow and not process" $(ARGS)
 
 lint: $(STAMP)            ## ruff: lint and format check, changing nothing
 	$(BIN)/ruff check .

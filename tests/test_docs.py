@@ -32,6 +32,7 @@ from scripts.doc_blocks import (
     markdown_files,
     quick_start,
 )
+from tests.conftest import Earmark
 from tests.tools import on_ci
 
 ALL = [block for path in markdown_files() for block in blocks(path)]
@@ -185,16 +186,10 @@ def _synopses() -> dict[str, set[str]]:
     return found
 
 
-def _help_options(command: str) -> list[set[str]]:
-    """Each option of `earmark COMMAND --help`: the spellings it accepts (``--wait``,
-    ``--no-wait``)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "producer.cli", *command.split(), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "300", "NO_COLOR": "1", "TERM": "dumb"},
-    )
+def _help_options(earmark: Earmark, command: str) -> list[set[str]]:
+    """Each option of `earmark COMMAND --help` (run in this process): the spellings it accepts
+    (``--wait``, ``--no-wait``)."""
+    done = earmark(*command.split(), "--help", COLUMNS="300", NO_COLOR="1", TERM="dumb")
     assert done.returncode == 0, done.stderr
     options = []
     for line in done.stdout.splitlines():
@@ -205,11 +200,11 @@ def _help_options(command: str) -> list[set[str]]:
 
 
 @pytest.mark.parametrize("command", sorted(_synopses()))
-def test_documented_flags_are_the_commands_flags(command: str) -> None:
+def test_documented_flags_are_the_commands_flags(earmark: Earmark, command: str) -> None:
     """Every flag the docs write for a command is in its --help; every option of its --help is
     in docs/cli.md (in one of its spellings)."""
     written = _synopses()[command]
-    options = _help_options(command)
+    options = _help_options(earmark, command)
     known = set().union(*options)
     assert sorted(written - known) == [], f"earmark {command}: no such flags"
     cli = [b for b in ALL if b.path.name == "cli.md" and b.language == "text"]
