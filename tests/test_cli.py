@@ -120,13 +120,13 @@ def test_help_lists_every_command(earmark: Earmark) -> None:
 
 def _command_function(name: str) -> Any:
     """The function `earmark NAME` runs, as main() registers it."""
-    from producer.cli import commands, report
+    from producer.cli import commands, reads, report
     from worker import cli
 
     return {
         "enqueue": commands.enqueue,
-        "results": commands.results,
-        "status": commands.status,
+        "results": reads.results,
+        "status": reads.status,
         "report": report.report,
         "classify": cli.classify,
         "worker": cli.worker,
@@ -157,9 +157,9 @@ def test_help_lists_every_flag_and_the_choices_of_the_single_source(
     import typer
 
     from producer.settings import Batching, Dtype
+    from producer.windowing import Aggregate
     from worker.optimize import QuantFormat
     from worker.postprocess import FunctionChoice
-    from worker.windows import Aggregate
 
     single_source = {
         "dtype": Dtype,

@@ -81,13 +81,39 @@ def test_usage_errors_exit_2(earmark: Earmark) -> None:
     assert _classify(earmark, "a.wav", *MODEL, "--hop", "1").returncode == 2  # needs --window
 
 
-def test_windows_from_the_command_line(earmark: Earmark) -> None:
-    """Catches --window/--hop/--per-window not reaching the labeling."""
+@pytest.mark.parametrize("flag", ["--timeline", "--per-window"])
+def test_windows_from_the_command_line(earmark: Earmark, flag: str) -> None:
+    """Catches --window/--hop/--timeline (or its old spelling --per-window) not reaching the
+    labeling: the record counts the windows and carries its timeline inline."""
     clip = str(GOLDEN_AUDIO / "chirp_down_3000ms.wav")
-    done = _classify(earmark, clip, *MODEL, "--window", "1", "--hop", "0.5", "--per-window")
+    done = _classify(earmark, clip, *MODEL, "--window", "1", "--hop", "0.5", flag)
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
-    assert [w["start_s"] for w in record["windows"]] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert record["windows"]["count"] == 5 and record["windows"]["timeline"]
+    timeline = record["timeline"]
+    assert [w["start_s"] for w in timeline["windows"]] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert len(timeline["segments"]) == record["windows"]["segments"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--window", "0"), "--window: "),
+        (("--window", "nan"), "--window: "),
+        (("--window", "1", "--hop", "2"), "hop_s is longer than window_s"),
+        (("--window", "1", "--hop", "-1"), "--hop: "),
+        (("--timeline",), "need --window"),
+        (("--window", "1", "--aggregate", "median"), "median"),
+    ],
+)
+def test_a_refused_window_flag_is_one_usage_line_naming_it(
+    earmark: Earmark, flags: tuple[str, ...], says: str
+) -> None:
+    """Catches a window flag refused with a traceback, or passed on to the model unchecked."""
+    clip = str(GOLDEN_AUDIO / "chirp_down_3000ms.wav")
+    done = _classify(earmark, clip, *MODEL, *flags)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("name", ["classify", "worker", "fetch-model"])

@@ -183,3 +183,49 @@ def test_an_explicit_meta_field_is_the_records_meta(
     (message,) = redis_client.lrange("earmark.interactive", 0, -1)
     body = json.loads(base64.b64decode(json.loads(message)["body"]))
     assert body[1]["job"]["meta"] == {"id": 7}
+
+
+def _bodies(redis_client: redis.Redis, queue: str) -> list[Any]:
+    return [
+        json.loads(base64.b64decode(json.loads(message)["body"]))[1]
+        for message in redis_client.lrange(queue, 0, -1)
+    ]
+
+
+def test_the_window_flags_reach_every_message_and_a_manifest_line_keeps_its_own(
+    earmark: Earmark, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Catches --window/--hop/--aggregate/--timeline/--threshold not reaching the task message
+    (a chunk's window), and a manifest line's window keys taken as meta or overridden."""
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"ref": "/a.wav", "window_s": 2.5, "site": 1}\n/b.wav\n')
+    flags = ("--window", "1", "--hop", "0.5", "--aggregate", "max", "--timeline")
+    done = earmark(
+        "enqueue", "--manifest", str(manifest), *flags, "--threshold", "0.6", **_env(redis_url)
+    )
+    assert done.returncode == 0, done.stderr
+    (body,) = _bodies(redis_client, "earmark.bulk")
+    chunk = body["chunk"]
+    assert chunk["window"] == {
+        "window_s": 1.0, "hop_s": 0.5, "aggregate": "max", "timeline": True, "threshold": 0.6
+    }  # fmt: skip
+    first, second = chunk["jobs"]
+    assert first["window"]["window_s"] == 2.5 and first["meta"] == {"site": 1}
+    assert second["window"] is None  # the chunk's applies
+    done = earmark("enqueue", "/c.wav", "--interactive", "--window", "2", **_env(redis_url))
+    assert done.returncode == 0, done.stderr
+    (job,) = [b["job"] for b in _bodies(redis_client, "earmark.interactive")]
+    assert job["window"]["window_s"] == 2.0 and job["window"]["timeline"] is False
+
+
+@pytest.mark.parametrize(
+    "flags", [("--window", "-1"), ("--window", "1", "--hop", "5"), ("--hop", "1")]
+)
+def test_a_refused_window_flag_queues_nothing(
+    earmark: Earmark, redis_url: str, redis_client: redis.Redis, flags: tuple[str, ...]
+) -> None:
+    """Catches a bad window flag refused only by the worker (a whole batch of invalid_message
+    records) instead of at enqueue, with exit 2 and nothing reserved."""
+    done = earmark("enqueue", "/a.wav", "--batch-id", "w", *flags, **_env(redis_url))
+    assert done.returncode == 2, done.stderr
+    assert redis_client.llen("earmark.bulk") == 0 and not redis_client.exists("earmark:batch:w")

@@ -111,3 +111,27 @@ def test_a_producer_that_skips_the_reservation_is_never_told_complete(
         assert record is not None and record.status == "ok", record
     status = client.status(batch)
     assert (status.total, status.done, status.pending) == (0, 2, None)
+
+
+def test_a_celery_node_producer_asks_for_windows_and_a_timeline(
+    node_producer: Path,
+    env: dict[str, str],
+    client: Client,
+    tmp_path: Path,
+    workers: list[WorkerProcess],
+) -> None:
+    """Given a job and a chunk from celery-node, each with a `window` object (docs/protocol.md):
+    every record is windowed as asked, and its timeline is read back beside it."""
+    batch = uuid.uuid4().hex
+    window = {"window_s": 0.5, "hop_s": 0.25, "aggregate": "max", "timeline": True}
+    produce(node_producer, env, batch, interactive=CLIPS[:1], bulk=CLIPS[1:3], reserve=True,
+            window=window)  # fmt: skip
+    workers.append(start_worker(env, tmp_path / "worker.log"))
+    workers[0].wait_ready()
+    records = list(client.iter_results(batch, wait=True, timeout=RECORDS_TIMEOUT_S))
+    assert len(records) == 3 and all(r.status == "ok" for r in records), records
+    for record in records:
+        assert record.windows is not None and record.windows.aggregate == "max", record
+        assert record.windows.window_s == 0.5 and record.windows.hop_s == 0.25
+        timeline = client.timeline(record.job_id or "")
+        assert timeline is not None and len(timeline.windows) == record.windows.count > 1

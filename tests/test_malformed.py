@@ -146,6 +146,56 @@ def test_a_malformed_bulk_chunk_still_gets_a_record_per_job(system: System, good
     )
 
 
+#: Window fields a foreign producer might send: each breaks the schema (producer/windowing.py).
+HOSTILE_WINDOWS: list[Any] = [
+    {"window_s": 0},
+    {"window_s": -1.5},
+    {"window_s": "nan"},
+    {"window_s": 1e300},
+    {"window_s": 1e-9},
+    {"window_s": 1 / 16_000},  # one sample
+    {"window_s": 1.0, "hop_s": 2.0},  # a hop larger than the window
+    {"window_s": 1.0, "hop_s": 0},
+    {"window_s": 1.0, "aggregate": "sum"},
+    {"window_s": 1.0, "timeline": "true"},
+    {"hop_s": 1.0},
+    [1.0, 0.5],
+    "1s",
+]
+
+
+def test_hostile_windows_get_invalid_message_records_on_both_queues(
+    system: System, good: Path
+) -> None:
+    """Every hostile window, on a job and on a chunk (its own or one job's), gets an
+    invalid_message record per job; no job is lost or stuck, and the worker serves on."""
+    batch, clip = uuid.uuid4().hex, str(good)
+    job_ids = []
+    for n, window in enumerate(HOSTILE_WINDOWS):
+        job_id = f"{batch}:{n}"
+        publish_raw(
+            system.broker_url,
+            {"job": {"job_id": job_id, "batch_id": batch, "ref": clip, "window": window}},
+        )
+        job_ids.append(job_id)
+    offset = len(HOSTILE_WINDOWS)
+    for n, window in enumerate(HOSTILE_WINDOWS[:4]):
+        first = offset + 2 * n
+        jobs = [
+            {"job_id": f"{batch}:{first}", "ref": clip},
+            {"job_id": f"{batch}:{first + 1}", "ref": clip, "window": window},
+        ]
+        chunk = {"batch_id": batch, "chunk_id": str(first), "jobs": jobs, "window": window}
+        publish_raw(system.broker_url, {"chunk": chunk}, task=CHUNK_TASK, queue=BULK_QUEUE)
+        job_ids += [job["job_id"] for job in jobs]
+    for job_id in job_ids:
+        record = system.client.result(job_id, wait=True, timeout=RECORD_TIMEOUT_S)
+        assert record is not None and record.error is not None, (job_id, record)
+        assert record.error.code == "invalid_message", record
+        assert "window" in record.error.message, record.error
+    assert_still_serving(system, good)
+
+
 def _dead_letters(system: System) -> list[dict[str, Any]]:
     return list(DeadLetters(redis.Redis.from_url(system.broker_url)).entries())
 

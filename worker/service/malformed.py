@@ -23,14 +23,21 @@ log = logging.getLogger(__name__)
 
 
 def parse_jobs(
-    bodies: list[Any], shared: dict[str, Any], dead_letters: DeadLetters
+    bodies: list[Any],
+    shared: dict[str, Any],
+    dead_letters: DeadLetters,
+    defaults: dict[str, Any] | None = None,
 ) -> tuple[list[Job], list[ResultRecord]]:
-    """The valid jobs among `bodies` (each merged with `shared`), and records for the others."""
+    """The valid jobs among `bodies` (each merged with `shared`, and with `defaults` where it
+    gives no value of its own: a chunk's window), and records for the others."""
     jobs: list[Job] = []
     malformed: list[ResultRecord] = []
     for body in bodies:
+        if isinstance(body, dict):
+            own = {key: value for key, value in body.items() if value is not None}
+            body = {**(defaults or {}), **own, **shared}
         try:
-            jobs.append(Job.model_validate({**body, **shared} if isinstance(body, dict) else body))
+            jobs.append(Job.model_validate(body))
         except ValidationError as e:
             malformed.extend(_malformed_record(body, e, dead_letters))
     return jobs, malformed

@@ -70,7 +70,8 @@ def _run_salvaged(runtime: WorkerRuntime, chunk: object) -> None:
         _dead_letter(runtime, chunk, "chunk: an object with a 'jobs' list")
         return
     shared = {key: chunk[key] for key in ("batch_id", "top_k", "enqueued_at") if key in chunk}
-    jobs, malformed = parse_jobs(chunk["jobs"], shared, dead_letters)
+    defaults = {"window": chunk["window"]} if chunk.get("window") is not None else {}
+    jobs, malformed = parse_jobs(chunk["jobs"], shared, dead_letters, defaults)
     _run(runtime, jobs, malformed)
     try:
         batch_id, chunk_id = (
