@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     url_allow_private: bool = False
     max_bytes: int = Field(default=defaults.MAX_BYTES, ge=1)
     max_seconds: float = Field(default=600.0, gt=0)
+    #: Longest recording a windowed job labels, in seconds: it is streamed, never held whole.
+    max_windowed_seconds: float = Field(default=24 * 3600.0, gt=0)
+    #: Largest input a windowed job reads, in bytes (10 GiB), streamed as it is decoded.
+    max_windowed_bytes: int = Field(default=10 * 1024**3, ge=1)
     #: Most memory, in MB, one clip's model call may take by the model's estimate: a longer clip
     #: gets a too_large record (attention grows with its square). 0: no bound.
     max_call_mb: int = Field(default=2048, ge=0)

@@ -128,11 +128,11 @@ class Labeler:
         if window is None:
             return _Plan(None, [(0, length)])
         count = window.count(length, rate)
-        refusal = self._refusal(window, count)
+        refusal = self.refusal(window, count)
         spans = [] if refusal else window.bounds(length, rate)
         return _Plan(window, spans, count, auto, refusal)
 
-    def _refusal(self, window: WindowOptions, count: int) -> EarmarkError | None:
+    def refusal(self, window: WindowOptions, count: int) -> EarmarkError | None:
         """Why a clip cut into `count` windows is refused before the model: too many windows,
         or a timeline over its byte cap (both say what to change)."""
         if count > MAX_WINDOWS:
@@ -174,7 +174,9 @@ class Labeler:
             input=text,
             status="ok" if error is None else "error",
             labels=labels,
-            windows=None if plan.window is None else _summary(plan.window, plan, timeline),
+            windows=None
+            if plan.window is None
+            else window_summary(plan.window, plan.count, timeline, plan.auto),
             error=None if error is None else ErrorInfo.from_exception(error),
             model=self.model,
             audio=AudioInfo(**{**clip.audio.model_dump(), "truncated": truncated}),
@@ -214,14 +216,16 @@ class Labeler:
         )
 
 
-def _summary(window: WindowOptions, plan: _Plan, timeline: Timeline | None) -> WindowSummary:
+def window_summary(
+    window: WindowOptions, count: int, timeline: Timeline | None, auto: bool = False
+) -> WindowSummary:
     """What the record says of its windows; the timeline itself is stored beside it."""
     return WindowSummary(
         window_s=window.window_s,
         hop_s=window.hop,
         aggregate=window.aggregate,
-        count=plan.count,
-        auto=plan.auto,
+        count=count,
+        auto=auto,
         timeline=timeline is not None,
         segments=None if timeline is None else len(timeline.segments),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from producer.errors import DecodeFailed
 
@@ -44,6 +44,10 @@ def sniff_container(data: bytes) -> str | None:
     return None
 
 
+#: What a container is opened on: the bytes of a file, or a stream of its chunks.
+Source = BinaryIO | io.RawIOBase
+
+
 class Pipe(io.BytesIO):
     """The bytes as ffmpeg reads ``pipe:0``: forward only, so demuxers cannot seek ahead."""
 
@@ -52,9 +56,55 @@ class Pipe(io.BytesIO):
         return False
 
 
+class ChunkPipe(io.RawIOBase):
+    """A stream of chunks (a file, an S3 body, a URL's body, as they arrive) read as ffmpeg
+    reads ``pipe:0``: forward only, never more than one chunk held. What the stream raises
+    (a cap, a timeout) leaves through the demuxer that was reading."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._view = memoryview(b"")
+
+    def readable(self) -> bool:
+        """It is read from."""
+        return True
+
+    def seekable(self) -> bool:
+        """A pipe is not seekable."""
+        return False
+
+    def readinto(self, buffer: Any) -> int:
+        """Copy the next bytes of the stream into `buffer`; 0 at its end."""
+        while not self._view:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._view = memoryview(chunk)
+        size = min(len(buffer), len(self._view))
+        buffer[:size] = self._view[:size]
+        self._view = self._view[size:]
+        return size
+
+    def peek(self, size: int) -> bytes:
+        """The next `size` bytes (fewer at the end), left to be read again."""
+        head = bytes(self._view)
+        while len(head) < size and (chunk := next(self._chunks, None)) is not None:
+            head += chunk
+        self._view = memoryview(head)
+        return head[:size]
+
+    def close(self) -> None:
+        """Let go of the stream's file or connection."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        super().close()
+
+
 @contextlib.contextmanager
 def first_audio_stream(
-    data: BinaryIO, container: str
+    data: Source, container: str
 ) -> Iterator[tuple[InputContainer, AudioStream]]:
     """A container opened by PyAV as `container` (never probed) and its first audio stream."""
     import av

@@ -14,6 +14,9 @@ import numpy as np
 
 from producer.errors import DecodeFailed, TooLarge, UnsupportedFormat
 
+#: The duration cap of whole clips, and of windowed jobs (streamed: issue #22).
+MAX_SECONDS_SETTING = "EARMARK_MAX_SECONDS"
+MAX_WINDOWED_SECONDS_SETTING = "EARMARK_MAX_WINDOWED_SECONDS"
 #: Lowest source sample rate accepted, in Hz; below this a header is broken, not audio.
 MIN_SAMPLE_RATE = 1_000
 #: Highest source sample rate accepted, in Hz (the top rate of studio interfaces).
@@ -52,8 +55,10 @@ class Blocks:
     used to size anything.
     """
 
-    def __init__(self, max_seconds: float) -> None:
+    def __init__(self, max_seconds: float, setting: str = MAX_SECONDS_SETTING) -> None:
         self.max_seconds = max_seconds
+        #: The setting that sets the cap, named when it is passed.
+        self.setting = setting
         #: (rate, channels) of the first frame: the record's, and the unit of the cap.
         self.source: tuple[int, int] | None = None
         #: Source frames decoded so far.
@@ -67,7 +72,7 @@ class Blocks:
             self.source = (rate, channels)
         self.frames += frames
         if self.frames > math.floor(self.max_seconds * self.source[0]):
-            raise too_long(self.max_seconds)
+            raise too_long(self.max_seconds, setting=self.setting)
 
     def extend(self, blocks: list[np.ndarray]) -> None:
         """Keep converted blocks of mono float32 samples."""
@@ -77,16 +82,23 @@ class Blocks:
         """The whole input; `container` names it in the error when nothing decoded."""
         if self.source is None or not self._blocks:
             raise DecodeFailed(f"{container}: no decodable samples")
-        waveform = np.concatenate(self._blocks) if len(self._blocks) > 1 else self._blocks[0]
-        if not np.isfinite(waveform).all():
-            raise DecodeFailed("decoded samples contain NaN or infinity")
+        waveform = check_finite(
+            np.concatenate(self._blocks) if len(self._blocks) > 1 else self._blocks[0]
+        )
         rate, channels = self.source
         return DecodedAudio(
             np.ascontiguousarray(waveform, np.float32), rate, channels, self.frames / rate
         )
 
 
-def too_long(max_seconds: float, why: str = "") -> TooLarge:
+def check_finite(samples: np.ndarray) -> np.ndarray:
+    """`samples`, unless they hold NaN or infinity (a hostile float file): DecodeFailed."""
+    if not np.isfinite(samples).all():
+        raise DecodeFailed("decoded samples contain NaN or infinity")
+    return samples
+
+
+def too_long(max_seconds: float, why: str = "", setting: str = MAX_SECONDS_SETTING) -> TooLarge:
     """Audio past the duration cap, and the setting that sets it; `why` says how it is known."""
     known = f", {why}" if why else ""
-    return TooLarge(f"longer than {max_seconds:g} s{known} (EARMARK_MAX_SECONDS)")
+    return TooLarge(f"longer than {max_seconds:g} s{known} ({setting})")

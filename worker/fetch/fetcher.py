@@ -8,9 +8,11 @@ here: the pipeline handles them.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Protocol
 
 import urllib3
@@ -18,10 +20,10 @@ import urllib3
 from producer.errors import InvalidReference
 from producer.refs import AudioRef, LocalRef, S3Ref, UrlRef
 from producer.stores.aws import S3Client, make_s3_client
-from worker.fetch.http import fetch_url, make_http_pool
-from worker.fetch.limits import FetchLimits
-from worker.fetch.local import read_local
-from worker.fetch.s3 import fetch_s3
+from worker.fetch.http import fetch_url, make_http_pool, stream_url
+from worker.fetch.limits import MAX_WINDOWED_BYTES_SETTING, FetchLimits
+from worker.fetch.local import read_local, stream_local
+from worker.fetch.s3 import fetch_s3, stream_s3
 
 
 class FetcherProtocol(Protocol):
@@ -29,6 +31,10 @@ class FetcherProtocol(Protocol):
 
     def fetch(self, ref: AudioRef, deadline: float | None = None) -> bytes:
         """The bytes behind `ref` by `deadline` (``time.monotonic()``); else an earmark error."""
+        ...
+
+    def stream(self, ref: AudioRef, max_bytes: int) -> Iterator[bytes]:
+        """The bytes behind `ref` a chunk at a time, at most `max_bytes`."""
         ...
 
 
@@ -59,6 +65,21 @@ class Fetcher:
             return fetch_url(self._http, ref.url, self.limits, deadline)
         if isinstance(ref, S3Ref):
             return fetch_s3(self._s3(), ref, self.limits.max_bytes)
+        raise InvalidReference(f"not a parsed reference: {type(ref).__name__}")
+
+    def stream(self, ref: AudioRef, max_bytes: int) -> Iterator[bytes]:
+        """The bytes behind `ref` a chunk at a time, at most `max_bytes` of them (the cap
+        ``EARMARK_MAX_WINDOWED_BYTES`` sets): no total time, each read bounded by the read
+        timeout. Nothing is read before the first chunk is asked for; close the stream to let
+        go of the file or connection early."""
+        setting = MAX_WINDOWED_BYTES_SETTING
+        if isinstance(ref, LocalRef):
+            return stream_local(ref.path, self._roots, max_bytes, setting)
+        if isinstance(ref, UrlRef):
+            limits = replace(self.limits, max_bytes=max_bytes)
+            return stream_url(self._http, ref.url, limits, math.inf, setting)
+        if isinstance(ref, S3Ref):
+            return stream_s3(self._s3(), ref, max_bytes, setting)
         raise InvalidReference(f"not a parsed reference: {type(ref).__name__}")
 
     def _s3(self) -> S3Client:

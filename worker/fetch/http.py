@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import socket
 import time
+from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from urllib.parse import SplitResult, quote, unquote, urljoin
 
@@ -29,6 +30,7 @@ from producer.redact import redact_ref
 from producer.refs import split_url
 from worker.fetch.limits import (
     ALLOW_PRIVATE_SETTING,
+    MAX_BYTES_SETTING,
     FetchLimits,
     timed_out,
     too_large,
@@ -64,6 +66,18 @@ def fetch_url(
     """GET `url` under `limits`, following at most ``max_redirects`` redirects, done by
     `deadline` (``time.monotonic()``; ``limits.total_timeout_s`` from now when None): connects
     and reads wait no longer than what is left of it."""
+    return b"".join(stream_url(http, url, limits, deadline))
+
+
+def stream_url(
+    http: urllib3.PoolManager,
+    url: str,
+    limits: FetchLimits,
+    deadline: float | None = None,
+    setting: str = MAX_BYTES_SETTING,
+) -> Iterator[bytes]:
+    """`fetch_url`'s body a read at a time (``math.inf`` as `deadline`: no total time, each
+    read still bounded by the read timeout); ``limits.max_bytes`` is the cap `setting` sets."""
     if deadline is None:
         deadline = time.monotonic() + limits.total_timeout_s
     origin = _split(url, url)
@@ -77,7 +91,8 @@ def fetch_url(
                 hop = _redirect_target(hop, location, url)
                 continue
             try:
-                return _read_body(response, _shown(hop), limits, deadline)
+                yield from _read_body(response, _shown(hop), limits, deadline, setting)
+                return
             finally:
                 response.close()
     except EarmarkError:
@@ -227,18 +242,22 @@ def _status_error(status: int) -> type[EarmarkError] | None:
 
 
 def _read_body(
-    response: urllib3.BaseHTTPResponse, where: str, limits: FetchLimits, deadline: float
-) -> bytes:
+    response: urllib3.BaseHTTPResponse,
+    where: str,
+    limits: FetchLimits,
+    deadline: float,
+    setting: str,
+) -> Iterator[bytes]:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise too_large(where, limits.max_bytes, declared)
-    body = bytearray()
+        raise too_large(where, limits.max_bytes, declared, setting)
+    read = 0
     # read1: one socket read per call, so the deadline is checked between reads; read() would
     # wait for the whole chunk, a byte per read timeout.
     while chunk := response.read1(_CHUNK_BYTES):
-        body += chunk
-        if len(body) > limits.max_bytes:
-            raise too_large(where, limits.max_bytes)
+        read += len(chunk)
+        if read > limits.max_bytes:
+            raise too_large(where, limits.max_bytes, setting=setting)
         if time.monotonic() > deadline:
             raise took_too_long(where, limits.total_timeout_s)
-    return bytes(body)
+        yield chunk

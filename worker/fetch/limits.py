@@ -13,6 +13,8 @@ from producer.errors import FetchTimeout, Forbidden, TooLarge
 LOCAL_ROOTS_SETTING = "EARMARK_LOCAL_ROOTS"
 ALLOW_PRIVATE_SETTING = "EARMARK_URL_ALLOW_PRIVATE"
 MAX_BYTES_SETTING = "EARMARK_MAX_BYTES"
+#: The byte cap of a windowed job's input, streamed rather than held (issue #22).
+MAX_WINDOWED_BYTES_SETTING = "EARMARK_MAX_WINDOWED_BYTES"
 TIMEOUT_SETTING = "EARMARK_FETCH_TIMEOUT_S"
 REQUEST_TIMEOUT_SETTINGS = "EARMARK_FETCH_CONNECT_TIMEOUT_S, EARMARK_FETCH_READ_TIMEOUT_S"
 
@@ -41,10 +43,12 @@ class FetchLimits:
     allowed_networks: tuple[str, ...] = ()
 
 
-def too_large(where: str, max_bytes: int, size: int | str | None = None) -> TooLarge:
-    """`where` is over the byte cap: `size` bytes when known."""
+def too_large(
+    where: str, max_bytes: int, size: int | str | None = None, setting: str = MAX_BYTES_SETTING
+) -> TooLarge:
+    """`where` is over the byte cap `setting` sets: `size` bytes when known."""
     over = f"{size} bytes, over" if size is not None else "over"
-    return TooLarge(f"{where}: {over} the {max_bytes}-byte cap ({MAX_BYTES_SETTING})")
+    return TooLarge(f"{where}: {over} the {max_bytes}-byte cap ({setting})")
 
 
 def outside_roots(path: str, roots: Sequence[str]) -> Forbidden:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from producer.errors import (
     EarmarkError,
@@ -22,7 +22,7 @@ from producer.errors import (
     InvalidReference,
     NotFound,
 )
-from worker.fetch.limits import outside_roots, too_large
+from worker.fetch.limits import MAX_BYTES_SETTING, outside_roots, too_large
 
 #: Flags for the root and each directory below it: a symlink or a non-directory fails.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -37,9 +37,23 @@ _NOT_A_FILE = frozenset({errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP, errno.ENOT
 
 def read_local(path: str, roots: Sequence[str], max_bytes: int) -> bytes:
     """Read a file that resolves under one of `roots` (already real paths)."""
+    return b"".join(stream_local(path, roots, max_bytes))
+
+
+def stream_local(
+    path: str, roots: Sequence[str], max_bytes: int, setting: str = MAX_BYTES_SETTING
+) -> Iterator[bytes]:
+    """A file that resolves under one of `roots`, read a chunk at a time, refused past
+    `max_bytes` (the cap `setting` sets); the file is closed when the stream is."""
     fd = _open_within(path, roots)
     try:
-        return _read_regular(fd, path, max_bytes)
+        _check_regular(fd, path, max_bytes, setting)
+        read = 0
+        while chunk := _read(fd, path):
+            read += len(chunk)
+            if read > max_bytes:  # the file may have grown since fstat
+                raise too_large(path, max_bytes, setting=setting)
+            yield chunk
     finally:
         os.close(fd)
 
@@ -86,29 +100,24 @@ def _is_symlink(name: str, directory: int | None) -> bool:
         return False
 
 
-def _read_regular(fd: int, path: str, max_bytes: int) -> bytes:
+def _check_regular(fd: int, path: str, max_bytes: int, setting: str) -> None:
     try:
         info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InvalidReference(f"{path}: is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidReference(f"{path}: not a regular file")
-        if info.st_size > max_bytes:
-            raise too_large(path, max_bytes, info.st_size)
-        data = _read_at_most(fd, max_bytes + 1)  # the file may have grown since fstat
     except OSError as e:
         raise FetchError(f"{path}: read failed ({e.strerror})") from e
-    if len(data) > max_bytes:
-        raise too_large(path, max_bytes)
-    return data
+    if stat.S_ISDIR(info.st_mode):
+        raise InvalidReference(f"{path}: is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidReference(f"{path}: not a regular file")
+    if info.st_size > max_bytes:
+        raise too_large(path, max_bytes, info.st_size, setting)
 
 
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks, left = [], limit
-    while left > 0 and (chunk := os.read(fd, min(left, _CHUNK_BYTES))):
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+def _read(fd: int, path: str) -> bytes:
+    try:
+        return os.read(fd, _CHUNK_BYTES)
+    except OSError as e:
+        raise FetchError(f"{path}: read failed ({e.strerror})") from e
 
 
 def _within(real: str, root: str) -> bool:

@@ -6,7 +6,7 @@ caller; error messages name the object and the S3 error code, never a credential
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from producer.errors import (
@@ -20,7 +20,7 @@ from producer.errors import (
 from producer.redact import redact_ref
 from producer.refs import S3Ref
 from producer.stores.aws import S3Client
-from worker.fetch.limits import timed_out, too_large
+from worker.fetch.limits import MAX_BYTES_SETTING, timed_out, too_large
 
 #: Bytes read from the response body per call.
 _CHUNK_BYTES = 1024 * 1024
@@ -41,6 +41,14 @@ _CODES: dict[str, type[EarmarkError]] = {
 
 def fetch_s3(client: S3Client, ref: S3Ref, max_bytes: int) -> bytes:
     """The object's bytes, refused once past `max_bytes`."""
+    return b"".join(stream_s3(client, ref, max_bytes))
+
+
+def stream_s3(
+    client: S3Client, ref: S3Ref, max_bytes: int, setting: str = MAX_BYTES_SETTING
+) -> Iterator[bytes]:
+    """The object's bytes a chunk at a time, refused once past `max_bytes` (the cap `setting`
+    sets); the response is closed when the stream is."""
     from botocore.exceptions import (  # type: ignore[import-untyped,unused-ignore]
         BotoCoreError,
         ClientError,
@@ -53,7 +61,7 @@ def fetch_s3(client: S3Client, ref: S3Ref, max_bytes: int) -> bytes:
     where = redact_ref(str(ref))  # s3://key:secret@bucket/… is no bucket, yet a secret
     try:
         response = client.get_object(Bucket=ref.bucket, Key=ref.key)
-        return _read_body(response, where, max_bytes)
+        yield from _read_body(response, where, max_bytes, setting)
     except ClientError as e:
         raise _client_error(where, e.response) from e
     except (ConnectTimeoutError, ReadTimeoutError) as e:
@@ -69,18 +77,20 @@ def fetch_s3(client: S3Client, ref: S3Ref, max_bytes: int) -> bytes:
         raise FetchError(f"{where}: {type(e).__name__}") from e
 
 
-def _read_body(response: Mapping[str, Any], where: str, max_bytes: int) -> bytes:
+def _read_body(
+    response: Mapping[str, Any], where: str, max_bytes: int, setting: str
+) -> Iterator[bytes]:
     body = response["Body"]
     try:
         size = response.get("ContentLength")
         if isinstance(size, int) and size > max_bytes:
-            raise too_large(where, max_bytes, size)
-        data = bytearray()
+            raise too_large(where, max_bytes, size, setting)
+        read = 0
         while chunk := body.read(_CHUNK_BYTES):
-            data += chunk
-            if len(data) > max_bytes:
-                raise too_large(where, max_bytes)
-        return bytes(data)
+            read += len(chunk)
+            if read > max_bytes:
+                raise too_large(where, max_bytes, setting=setting)
+            yield chunk
     finally:
         body.close()
 

@@ -22,9 +22,8 @@ from producer.state.outstanding import chunk_key
 from producer.state.shared import SharedState
 from producer.stores import ResultsStore
 from producer.timelines import Timeline
-from producer.windowing import WindowOptions
 from worker.classification import AudioClassificationPipeline
-from worker.labeling import LabelOptions, Prediction
+from worker.labeling import LabelOptions
 from worker.retry import STORE_RETRY, RetryPolicy
 from worker.service.metrics import Metrics
 
@@ -79,7 +78,13 @@ class JobRunner:
         fresh = [job for job in pending if seen[job.job_id] == 0]
         if fresh:
             self.state.attempts.begin([job.job_id for job in fresh])
-            self._finish(*self._classify(fresh), write_fresh)
+        # Clips first, as one micro-batch; then each long recording, its record written as it
+        # ends: hours of audio never hold back the records of their batch-mates.
+        if whole := [job for job in fresh if job.window is None]:
+            self._finish(*self._classify(whole), write_fresh)
+        for job in fresh:
+            if job.window is not None:
+                self._finish(*self._classify([job]), self._put_each)
         for job in pending:
             if seen[job.job_id] > 0:
                 self._run_suspect(job)
@@ -139,25 +144,25 @@ class JobRunner:
     def _classify(
         self, jobs: Sequence[Job]
     ) -> tuple[list[ResultRecord], list[tuple[str, Timeline]]]:
-        """Each job's record, in order, and the timelines of those that asked for one."""
+        """Each job's record, in order, and the timelines of those that asked for one: clips
+        without windows as one micro-batch, or one windowed job (a recording) alone."""
         started = time.time()
-        predictions: dict[str, Prediction] = {}
-        for (window, top_k), group in _by_windows(jobs, self.pipeline.defaults.top_k).items():
-            # Whole clips: all labels once, cut per job (jobs may ask for different top_k);
-            # a timeline keeps the job's own top_k in every window.
-            options = LabelOptions(top_k=top_k, function=self.pipeline.defaults.function)
-            labeled = self.pipeline.iter_predictions(
-                [job.ref for job in group], options=options, window=window
-            )
-            predictions.update((job.job_id, p) for job, p in zip(group, labeled, strict=True))
+        window = jobs[0].window
+        if any(job.window != window for job in jobs):
+            raise ValueError("jobs with different windows are labelled apart")
+        # All labels once, cut per job (jobs may ask for different top_k); a timeline keeps
+        # its job's own top_k in every window.
+        top_k = 0
+        if window is not None and window.timeline:
+            top_k = self.pipeline.defaults.top_k if jobs[0].top_k is None else jobs[0].top_k
+        options = LabelOptions(top_k=top_k, function=self.pipeline.defaults.function)
+        refs = [job.ref for job in jobs]
+        predictions = list(self.pipeline.iter_predictions(refs, options=options, window=window))
         if self.metrics is not None:
             self.metrics.inflight.clear()  # every clip loaded has been through the model
-        records = [self._record(job, predictions[job.job_id].record, started) for job in jobs]
-        timelines = [
-            (job.job_id, timeline)
-            for job in jobs
-            if (timeline := predictions[job.job_id].timeline) is not None
-        ]
+        pairs = list(zip(jobs, predictions, strict=True))
+        records = [self._record(job, p.record, started) for job, p in pairs]
+        timelines = [(job.job_id, p.timeline) for job, p in pairs if p.timeline is not None]
         return records, timelines
 
     def _record(self, job: Job, record: ResultRecord, started: float) -> ResultRecord:
@@ -182,20 +187,6 @@ class JobRunner:
                 "meta": job.meta,
             }
         )
-
-
-def _by_windows(
-    jobs: Sequence[Job], default_top_k: int
-) -> dict[tuple[WindowOptions | None, int], list[Job]]:
-    """Jobs grouped by how they are labeled: their windows, and the labels a timeline keeps
-    (0, all, for jobs without one: their top_k is cut afterwards); insertion-ordered."""
-    groups: dict[tuple[WindowOptions | None, int], list[Job]] = {}
-    for job in jobs:
-        top_k = 0
-        if job.window is not None and job.window.timeline:
-            top_k = default_top_k if job.top_k is None else job.top_k
-        groups.setdefault((job.window, top_k), []).append(job)
-    return groups
 
 
 def _batch(records: Sequence[ResultRecord]) -> dict[str, str]:
