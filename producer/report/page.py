@@ -54,7 +54,7 @@ def render_html(data: dict[str, Any]) -> str:
         [
             f"<h1>earmark report: batch <code>{batch}</code></h1>",
             _lead(data["totals"], data["throughput"]),
-            _totals(data["totals"], data["throughput"]),
+            _totals(data["totals"], data["throughput"], data["windowed"]),
             _SEE_MORE if data["totals"]["records"] else "",
             "<h2>Errors</h2>",
             _errors(data["errors"]),
@@ -99,8 +99,8 @@ def _lead(totals: dict[str, Any], throughput: dict[str, Any]) -> str:
     return f'<p class="lead">{escape(said)}.</p>'
 
 
-def _totals(totals: dict[str, Any], throughput: dict[str, Any]) -> str:
-    """The counts and times at a glance, one card each."""
+def _totals(totals: dict[str, Any], throughput: dict[str, Any], windowed: dict[str, Any]) -> str:
+    """The counts and times at a glance, one card each (windowed jobs only when there are)."""
     cards = [
         ("records", "records", human.count(totals["records"])),
         ("ok", "ok", human.count(totals["ok"])),
@@ -112,6 +112,9 @@ def _totals(totals: dict[str, Any], throughput: dict[str, Any]) -> str:
     if ledger is not None:
         pending = "unknown" if ledger["pending"] is None else human.count(ledger["pending"])
         cards.append(("ledger-pending", "pending in the ledger", pending))
+    if windowed["jobs"]:
+        cards.append(("windowed-jobs", "windowed jobs", human.count(windowed["jobs"])))
+        cards.append(("windowed-audio", "windowed audio", human.duration(windowed["audio_s"])))
     shown = "".join(
         f'<div><b data-field="{field}">{escape(value)}</b><span>{escape(name)}</span></div>'
         for field, name, value in cards

@@ -22,7 +22,8 @@ _LISTS = {
 
 def render_text(data: dict[str, Any]) -> str:
     """The report of :meth:`Summary.data` as lines of text."""
-    lines = [f"batch {data['batch_id']}", *_totals(data["totals"], data["throughput"]), ""]
+    lines = [f"batch {data['batch_id']}", *_totals(data["totals"], data["throughput"])]
+    lines += [*_windowed(data["windowed"]), ""]
     lines += _errors(data["errors"])
     lines += _listed(data, "failed")
     lines += _labels(data["labels"])
@@ -55,6 +56,18 @@ def _totals(totals: dict[str, Any], throughput: dict[str, Any]) -> list[str]:
         f" to {human.stamp(throughput['last_finished'])}",
         f"  took     {human.duration(throughput['seconds'])}"
         f"  ({human.rate(throughput['clips_per_s'])})",
+    ]
+
+
+def _windowed(windowed: dict[str, Any]) -> list[str]:
+    """Jobs cut into windows and their audio; nothing when no job was."""
+    if not windowed["jobs"]:
+        return []
+    kept = windowed["timelines"]
+    return [
+        f"  windowed {human.count(windowed['jobs'])} jobs,"
+        f" {human.duration(windowed['audio_s'])} of audio"
+        f" ({human.count(kept)} with a timeline: earmark report JOB_ID draws it)"
     ]
 
 
