@@ -1,9 +1,9 @@
 """The report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
 
 Every string the page prints is escaped (references, labels and messages come from records,
-which come from whoever queued the batch). The page also carries the report's data as JSON
-(``<script type="application/json" id="report-data">``, never executed, with every ``<``
-written ``\\u003c``), so a reader can take the numbers from it.
+which come from whoever queued the batch). The page (and a job's, `producer.report.job`) also
+carries the report's data as JSON (``<script type="application/json" id="report-data">``, never
+executed, with every ``<`` written ``\\u003c``), so a reader can take the numbers from it.
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ figure { margin: .6em 0; } figcaption { font-weight: 600; margin-bottom: .3em; }
 svg.chart { max-width: 100%; height: auto; }
 svg.chart text { font-size: 12px; fill: #333; } svg.chart .bar { fill: #3b73b9; }
 svg.chart .axis { stroke: #999; } svg.chart .grid { stroke: #eee; }
-svg.chart .axis-title { fill: #666; } .muted, .lead { color: #666; } .empty { font-style: italic; }
+svg.chart .axis-title { fill: #666; } svg.chart .seg { fill: #3b73b9; }
+svg.chart .track { fill: #f3f4f6; } .muted, .lead { color: #666; } .empty { font-style: italic; }
 """
 
 
 def render_html(data: dict[str, Any]) -> str:
     """The report of :meth:`Summary.data` as one HTML page."""
     batch = escape(data["batch_id"])
-    payload = json.dumps(data).replace("<", "\\u003c")  # no "</script>" can end it early
     body = "".join(
         [
             f"<h1>earmark report: batch <code>{batch}</code></h1>",
@@ -71,9 +71,16 @@ def render_html(data: dict[str, Any]) -> str:
             _listed(data, "slowest_fetches"),
         ]
     )
+    return document(f"earmark report {data['batch_id']}", body, data)
+
+
+def document(title: str, body: str, data: dict[str, Any]) -> str:
+    """A whole page: `title` (escaped here), `body` (HTML, escaped by its maker), and `data`
+    as JSON that no script runs."""
+    payload = json.dumps(data).replace("<", "\\u003c")  # no "</script>" can end it early
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>earmark report {batch}</title><style>{_STYLE}</style></head>"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f'<body>{body}<script type="application/json" id="report-data">{payload}</script>'
         "</body></html>\n"
     )
