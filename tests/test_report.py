@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from producer.records import ErrorInfo, Label, ResultRecord, Timings
-from producer.report import build, render_html
+from producer.records import AudioInfo, ErrorInfo, Label, ResultRecord, Timings, WindowSummary
+from producer.report import Summary, build, render_html, render_text
 from producer.report.sketch import QuantileSketch, TimeSeries
 from producer.report.summary import SCORE_BINS, TIMINGS
 from producer.state.ledger import Ledger
@@ -146,6 +146,29 @@ def test_the_time_series_widens_its_buckets_and_loses_no_event() -> None:
     start, width, counts = series.buckets()
     assert series.width == width == 10 and len(counts) <= 10
     assert sum(counts) == 102 and start <= 1000 < start + width
+
+
+def test_windowed_jobs_and_their_hours_are_counted() -> None:
+    """Given 300 records, two of them windowed (3 h and 30 min of audio, one with a timeline),
+    the report counts 2 windowed jobs and 3.5 h; a batch with none says zeros in its data and
+    nothing in its text or page."""
+    window = WindowSummary(window_s=1.0, hop_s=0.5, aggregate="mean", count=21_599)
+    records = make_records(300)
+    for i, (seconds, kept) in enumerate(((10_800.0, True), (1_800.0, False))):
+        audio = AudioInfo(duration_s=seconds, sample_rate=16_000, channels=1)
+        update = {"windows": window.model_copy(update={"timeline": kept}), "audio": audio}
+        records[i] = records[i].model_copy(update=update)
+    summary, plain = Summary(BATCH), Summary(BATCH)
+    for record in records:
+        summary.add(record)
+        plain.add(record.model_copy(update={"windows": None}))
+    data = summary.data()
+    assert data["windowed"] == {"jobs": 2, "audio_s": 12_600.0, "timelines": 1}
+    assert "  windowed 2 jobs, 3 h 30 min of audio (1 with a timeline" in render_text(data)
+    assert '<b data-field="windowed-audio">3 h 30 min</b>' in render_html(data)
+    none = plain.data()
+    assert none["windowed"] == {"jobs": 0, "audio_s": 0.0, "timelines": 0}
+    assert "windowed" not in render_text(none) and "windowed-jobs" not in render_html(none)
 
 
 @pytest.fixture(params=["redis", "s3", "file"])

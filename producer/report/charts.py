@@ -55,7 +55,7 @@ def bar_chart(chart_id: str, title: str, items: list[tuple[str, int]]) -> str:
             f'<text x="{GUTTER + length + 6:.1f}" y="{y + 15}">{shown_count(count)}</text>'
         )
     height = max(ROW, ROW * len(items))
-    return _svg(chart_id, title, height, "".join(rows))
+    return figure(chart_id, title, height, "".join(rows))
 
 
 def column_chart(chart_id: str, title: str, items: list[tuple[str, int]], axes: Axes) -> str:
@@ -71,7 +71,7 @@ def column_chart(chart_id: str, title: str, items: list[tuple[str, int]], axes: 
             f' data-name="{escape(name)}" data-count="{count}">'
             f"<title>{escape(name)}: {shown_count(count)}</title></rect>"
         )
-    return _svg(chart_id, title, TOP + PLOT + BOTTOM, "".join(columns) + _axes(axes, most, step))
+    return figure(chart_id, title, TOP + PLOT + BOTTOM, "".join(columns) + _axes(axes, most, step))
 
 
 def _axes(axes: Axes, most: int, step: float) -> str:
@@ -97,7 +97,8 @@ def _axes(axes: Axes, most: int, step: float) -> str:
     return "".join(parts)
 
 
-def _svg(chart_id: str, title: str, height: int, body: str) -> str:
+def figure(chart_id: str, title: str, height: int, body: str) -> str:
+    """A captioned SVG chart of WIDTH and `height` around `body`."""
     return (
         f"<figure><figcaption>{escape(title)}</figcaption>"
         f'<svg id="{chart_id}" class="chart" role="img" aria-label="{escape(title)}"'

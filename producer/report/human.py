@@ -2,8 +2,8 @@
 
 Durations go from nanoseconds to days (``112 µs``, ``31 ms``, ``4.2 s``, ``3 min 20 s``,
 ``10 h 5 min``) with two or three significant digits: a morning report is read, not parsed
-(``--json`` keeps the seconds as floats). The commands point a reader at one record or at the
-whole of a list the report cuts short.
+(``--json`` keeps the seconds as floats); a position in a recording is a clock (``1:02:03``).
+The commands point a reader at one record or at the whole of a list the report cuts short.
 """
 
 from __future__ import annotations
@@ -48,6 +48,16 @@ def duration(seconds: float | None) -> str:
         if most is None or count < most:
             return f"{count} {big_unit}" + (f" {rest} {small_unit}" if rest else "")
     raise AssertionError("unreachable: the last unit has no limit")
+
+
+def clock(seconds: float) -> str:
+    """A position in a recording: ``m:ss`` under an hour, ``h:mm:ss`` from one, and tenths
+    when it falls between seconds (``0:02.5``)."""
+    whole, tenth = divmod(round(seconds * 10), 10)
+    hours, rest = divmod(whole, HOUR)
+    minutes, secs = divmod(rest, MINUTE)
+    shown = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return shown + (f".{tenth}" if tenth else "")
 
 
 def _digits(value: float) -> str:

@@ -1,9 +1,9 @@
 """The report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
 
 Every string the page prints is escaped (references, labels and messages come from records,
-which come from whoever queued the batch). The page also carries the report's data as JSON
-(``<script type="application/json" id="report-data">``, never executed, with every ``<``
-written ``\\u003c``), so a reader can take the numbers from it.
+which come from whoever queued the batch). The page (and a job's, `producer.report.job`) also
+carries the report's data as JSON (``<script type="application/json" id="report-data">``, never
+executed, with every ``<`` written ``\\u003c``), so a reader can take the numbers from it.
 """
 
 from __future__ import annotations
@@ -42,19 +42,19 @@ figure { margin: .6em 0; } figcaption { font-weight: 600; margin-bottom: .3em; }
 svg.chart { max-width: 100%; height: auto; }
 svg.chart text { font-size: 12px; fill: #333; } svg.chart .bar { fill: #3b73b9; }
 svg.chart .axis { stroke: #999; } svg.chart .grid { stroke: #eee; }
-svg.chart .axis-title { fill: #666; } .muted, .lead { color: #666; } .empty { font-style: italic; }
+svg.chart .axis-title { fill: #666; } svg.chart .seg { fill: #3b73b9; }
+svg.chart .track { fill: #f3f4f6; } .muted, .lead { color: #666; } .empty { font-style: italic; }
 """
 
 
 def render_html(data: dict[str, Any]) -> str:
     """The report of :meth:`Summary.data` as one HTML page."""
     batch = escape(data["batch_id"])
-    payload = json.dumps(data).replace("<", "\\u003c")  # no "</script>" can end it early
     body = "".join(
         [
             f"<h1>earmark report: batch <code>{batch}</code></h1>",
             _lead(data["totals"], data["throughput"]),
-            _totals(data["totals"], data["throughput"]),
+            _totals(data["totals"], data["throughput"], data["windowed"]),
             _SEE_MORE if data["totals"]["records"] else "",
             "<h2>Errors</h2>",
             _errors(data["errors"]),
@@ -71,9 +71,16 @@ def render_html(data: dict[str, Any]) -> str:
             _listed(data, "slowest_fetches"),
         ]
     )
+    return document(f"earmark report {data['batch_id']}", body, data)
+
+
+def document(title: str, body: str, data: dict[str, Any]) -> str:
+    """A whole page: `title` (escaped here), `body` (HTML, escaped by its maker), and `data`
+    as JSON that no script runs."""
+    payload = json.dumps(data).replace("<", "\\u003c")  # no "</script>" can end it early
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>earmark report {batch}</title><style>{_STYLE}</style></head>"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f'<body>{body}<script type="application/json" id="report-data">{payload}</script>'
         "</body></html>\n"
     )
@@ -99,8 +106,8 @@ def _lead(totals: dict[str, Any], throughput: dict[str, Any]) -> str:
     return f'<p class="lead">{escape(said)}.</p>'
 
 
-def _totals(totals: dict[str, Any], throughput: dict[str, Any]) -> str:
-    """The counts and times at a glance, one card each."""
+def _totals(totals: dict[str, Any], throughput: dict[str, Any], windowed: dict[str, Any]) -> str:
+    """The counts and times at a glance, one card each (windowed jobs only when there are)."""
     cards = [
         ("records", "records", human.count(totals["records"])),
         ("ok", "ok", human.count(totals["ok"])),
@@ -112,6 +119,9 @@ def _totals(totals: dict[str, Any], throughput: dict[str, Any]) -> str:
     if ledger is not None:
         pending = "unknown" if ledger["pending"] is None else human.count(ledger["pending"])
         cards.append(("ledger-pending", "pending in the ledger", pending))
+    if windowed["jobs"]:
+        cards.append(("windowed-jobs", "windowed jobs", human.count(windowed["jobs"])))
+        cards.append(("windowed-audio", "windowed audio", human.duration(windowed["audio_s"])))
     shown = "".join(
         f'<div><b data-field="{field}">{escape(value)}</b><span>{escape(name)}</span></div>'
         for field, name, value in cards

@@ -60,6 +60,9 @@ class Summary:
         }
         self.first_enqueued: float | None = None
         self.last_finished: float | None = None
+        # Jobs cut into windows (`producer.windowing`), their seconds of audio, their timelines.
+        self.windowed = self.timelines = 0
+        self.windowed_s = 0.0
 
     def add(self, record: ResultRecord) -> None:
         """Count one record."""
@@ -79,7 +82,15 @@ class Summary:
         if record.timings.fetch_s is not None:
             fetch = {**shown, "fetch_s": record.timings.fetch_s}
             self.lists["slowest_fetches"].add((-record.timings.fetch_s, index), fetch)
+        if record.windows is not None:
+            self._add_windowed(record)
         self._add_times(record)
+
+    def _add_windowed(self, record: ResultRecord) -> None:
+        assert record.windows is not None
+        self.windowed += 1
+        self.windowed_s += record.audio.duration_s if record.audio is not None else 0.0
+        self.timelines += record.windows.timeline
 
     def _add_error(self, record: ResultRecord) -> None:
         assert record.error is not None
@@ -129,6 +140,7 @@ class Summary:
                 code: {"count": count, "examples": self.examples.get(code, [])}
                 for code, count in self.errors.most_common()
             },
+            "windowed": self._windowed(),
             "throughput": self._throughput(records),
             "timings": {name: sketch.summary() for name, sketch in self.timings.items()},
             "completions": {
@@ -141,6 +153,15 @@ class Summary:
                 name: {"count": kept.seen, "items": kept.entries()}
                 for name, kept in self.lists.items()
             },
+        }
+
+    def _windowed(self) -> dict[str, Any]:
+        """Jobs cut into windows, their hours of audio (as seconds), and how many kept a
+        timeline: zeros when none was windowed."""
+        return {
+            "jobs": self.windowed,
+            "audio_s": round(self.windowed_s, 3),
+            "timelines": self.timelines,
         }
 
     def _throughput(self, records: int) -> dict[str, Any]:

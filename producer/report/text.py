@@ -22,7 +22,8 @@ _LISTS = {
 
 def render_text(data: dict[str, Any]) -> str:
     """The report of :meth:`Summary.data` as lines of text."""
-    lines = [f"batch {data['batch_id']}", *_totals(data["totals"], data["throughput"]), ""]
+    lines = [f"batch {data['batch_id']}", *_totals(data["totals"], data["throughput"])]
+    lines += [*_windowed(data["windowed"]), ""]
     lines += _errors(data["errors"])
     lines += _listed(data, "failed")
     lines += _labels(data["labels"])
@@ -33,7 +34,7 @@ def render_text(data: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _shown(text: str) -> str:
+def printable(text: str) -> str:
     """`text` with every character a terminal could act on written as an escape."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
@@ -58,12 +59,24 @@ def _totals(totals: dict[str, Any], throughput: dict[str, Any]) -> list[str]:
     ]
 
 
+def _windowed(windowed: dict[str, Any]) -> list[str]:
+    """Jobs cut into windows and their audio; nothing when no job was."""
+    if not windowed["jobs"]:
+        return []
+    kept = windowed["timelines"]
+    return [
+        f"  windowed {human.count(windowed['jobs'])} jobs,"
+        f" {human.duration(windowed['audio_s'])} of audio"
+        f" ({human.count(kept)} with a timeline: earmark report JOB_ID draws it)"
+    ]
+
+
 def _bars(title: str, counts: dict[str, int]) -> list[str]:
-    widest, most = max(len(_shown(name)) for name in counts), max(counts.values())
+    widest, most = max(len(printable(name)) for name in counts), max(counts.values())
     lines = [title]
     for name, count in counts.items():
         bar = "#" * max(1, round(BAR_WIDTH * count / most))
-        lines.append(f"  {_shown(name):<{widest}}  {human.count(count):>8}  {bar}")
+        lines.append(f"  {printable(name):<{widest}}  {human.count(count):>8}  {bar}")
     return [*lines, ""]
 
 
@@ -115,7 +128,7 @@ def _listed(data: dict[str, Any], kind: str) -> list[str]:
     widest = max(len(_about(kind, entry)) for entry in items)
     for entry in items:
         see = human.see_one(entry["job_id"])
-        ref = _shown(entry["input"]) + (f"  ({see})" if see else "")
+        ref = printable(entry["input"]) + (f"  ({see})" if see else "")
         if kind == "failed":
             lines += [f"  {ref}", f"      {_about(kind, entry)}"]
         else:
@@ -129,7 +142,7 @@ def _listed(data: dict[str, Any], kind: str) -> list[str]:
 def _about(kind: str, entry: dict[str, Any]) -> str:
     """Why an entry is listed: its error, its top label and score, or its fetch time."""
     if kind == "failed":
-        return _shown(f"{entry['code']}: {human.message(entry['message'], entry['input'])}")
+        return printable(f"{entry['code']}: {human.message(entry['message'], entry['input'])}")
     if kind == "lowest_scores":
-        return f"{human.score(entry['score'])}  {_shown(entry['label'])}"
+        return f"{human.score(entry['score'])}  {printable(entry['label'])}"
     return human.duration(entry["fetch_s"])
