@@ -176,8 +176,8 @@ def measure(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print recall and spurious share per format; exit 1 when a format misses the goal."""
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m bench.keywords", description=__doc__)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=22)
@@ -188,7 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=["fp32", "q8", "fp16", "int8"], default="fp32")
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--in-process", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print recall and spurious share per format; exit 1 when a format misses the goal."""
+    args = parse_args(argv)
     window = WindowOptions(
         window_s=args.window, hop_s=args.hop, threshold=args.threshold, timeline=True
     )
