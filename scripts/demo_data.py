@@ -108,10 +108,16 @@ def synthesize(utterances: Sequence[Utterance], workers: int = 2) -> np.ndarray:
     return np.stack(clips) if clips else np.zeros((0, CLIP_SAMPLES), np.float32)
 
 
+def speech_bounds(audio: np.ndarray) -> tuple[int, int]:
+    """The first and one past the last sample of speech (the whole clip when none is loud)."""
+    loud = np.flatnonzero(np.abs(audio) > _TRIM_FRACTION * max(float(np.abs(audio).max()), 1e-9))
+    return (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, len(audio))
+
+
 def fit_one_second(audio: np.ndarray) -> np.ndarray:
     """Trim leading and trailing silence, then pad or crop around the centre to 1 s."""
-    loud = np.flatnonzero(np.abs(audio) > _TRIM_FRACTION * max(float(np.abs(audio).max()), 1e-9))
-    speech = audio[loud[0] : loud[-1] + 1] if len(loud) else audio
+    first, end = speech_bounds(audio)
+    speech = audio[first:end]
     if len(speech) >= CLIP_SAMPLES:
         start = (len(speech) - CLIP_SAMPLES) // 2
         return speech[start : start + CLIP_SAMPLES].astype(np.float32)
