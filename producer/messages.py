@@ -136,9 +136,16 @@ def describe_invalid(error: ValidationError, whole: str | None = "message") -> s
     problem of no one field is named `whole` (None: not named)."""
     problems = error.errors(include_input=False, include_url=False)
     return "; ".join(
-        f"{'.'.join(map(str, p['loc'])) or whole}: {p['msg']}" if p["loc"] or whole else p["msg"]
+        f"{'.'.join(map(str, p['loc'])) or whole}: {_said(p['msg'])}"
+        if p["loc"] or whole
+        else _said(p["msg"])
         for p in problems
     )
+
+
+def _said(message: str) -> str:
+    """pydantic's message without the "Value error, " a validator's own refusal gets."""
+    return message.removeprefix("Value error, ")
 
 
 def check_top_k(top_k: object) -> int | None:

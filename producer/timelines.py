@@ -4,7 +4,7 @@ A job that asks for a timeline (``window.timeline``) has it stored beside its re
 results store, as JSON lines: one line per window, in time order, then one per segment::
 
     {"start_s": 0.0, "end_s": 1.0, "labels": [{"label": "yes", "score": 0.97}]}
-    {"segment": {"label": "yes", "start_s": 0.0, "end_s": 2.0, "score": 0.95}}
+    {"segment":{"label":"yes","start_s":0.0,"end_s":2.0,"score":0.95}}
 
 A segment is a run of consecutive windows with the same top label (each at or above the job's
 ``threshold``, when it set one); its score is the mean of their top scores. The record keeps
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from producer.errors import UnreadableRecord
-from producer.records import Label
+from producer.records import Label, ResultRecord
 
 
 class _Line(BaseModel):
@@ -54,7 +54,7 @@ class Timeline(_Line):
         for window in self.windows:
             yield window.model_dump_json()
         for segment in self.segments:
-            yield json.dumps({"segment": segment.model_dump()})
+            yield json.dumps({"segment": segment.model_dump()}, separators=(",", ":"))
 
     def to_jsonl(self) -> bytes:
         """The stored form: every line, each ended by a newline."""
@@ -76,6 +76,25 @@ class Timeline(_Line):
         except (ValueError, ValidationError) as e:
             raise UnreadableRecord(f"results store: unreadable timeline at {where}") from e
         return cls(windows=windows, segments=segments)
+
+
+#: What ``earmark enqueue`` needs to keep a timeline: said when a job has none.
+ASK = "enqueue --window S --timeline"
+
+
+def why_missing(record: ResultRecord | None, timeline: Timeline | None) -> str | None:
+    """Why a job has no timeline to show, as ``it …`` ends it; None when it has one."""
+    if timeline is not None:
+        return None
+    if record is None:
+        return "has not finished yet"
+    if record.error is not None:
+        return f"failed ({record.error.code})"
+    if record.windows is None:
+        return f"was not windowed ({ASK})"
+    if not record.windows.timeline:
+        return f"asked for no timeline ({ASK})"
+    return "has none left in the results store (expired or deleted)"
 
 
 def merge_segments(windows: Sequence[WindowLabels], threshold: float | None) -> list[Segment]:

@@ -114,9 +114,11 @@ def window_options(
         )
     except ValidationError as e:
         problems = e.errors(include_input=False, include_url=False)
+        # A problem of no one field is the hop's: only the hop is checked against the window.
         raise ValueError(
             "; ".join(
-                f"{_FLAGS.get(str(p['loc'][0]), p['loc'][0])}: {p['msg']}" if p["loc"] else p["msg"]
+                f"{_FLAGS.get(str(p['loc'][0]) if p['loc'] else 'hop_s')}: "
+                + p["msg"].removeprefix("Value error, ")
                 for p in problems
             )
         ) from None

@@ -282,6 +282,7 @@ def test_a_long_recording_streams_from_every_source_in_bounded_memory(
     whole = client.submit(str(folder / "meeting.wav"))
     record = client.result(whole, wait=True, timeout=RECORDS_TIMEOUT_S)
     assert record is not None and record.error is not None and record.error.code == "too_large"
+    assert record.hint is not None and "EARMARK_MAX_WINDOWED_SECONDS" in record.hint
     window = {"window_s": 1.0, "timeline": True}
     rss = _PeakRss(pool.pid)
     sources = [f"{folder}/{{}}", "s3://long/{}", http_server.url("/files/{}")]

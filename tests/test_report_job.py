@@ -192,7 +192,7 @@ def test_an_unknown_job_exits_5_and_one_not_in_yet_exits_1(
     earmark: Earmark, tmp_path: Path, redis_url: str, redis_client: Any
 ) -> None:
     """A job of an unknown batch, or past its batch's reserved jobs, is exit 5; a reserved
-    job with no record yet is exit 1, "not finished yet"."""
+    job with no record yet is exit 1, "has not finished yet"."""
     write_job(FileStore(tmp_path / "r"), 0, make_timeline(30.0), 30.0)
     Ledger(connect(redis_url)).reserve(BATCH, 3)
     for job_id in ("nobody:0", f"{BATCH}:7"):
@@ -201,7 +201,7 @@ def test_an_unknown_job_exits_5_and_one_not_in_yet_exits_1(
         assert "nothing is known under that job id" in done.stderr
     pending = earmark("report", f"{BATCH}:2", **env(tmp_path, redis_url))
     assert pending.returncode == 1
-    assert pending.stderr == f"earmark: no timeline for {BATCH}:2: it not finished yet\n"
+    assert pending.stderr == f"earmark: no timeline for {BATCH}:2: it has not finished yet\n"
     assert earmark("report", f"{BATCH}:x", **env(tmp_path, redis_url)).returncode == 2
 
 

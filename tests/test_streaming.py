@@ -75,7 +75,7 @@ def _encoded(fmt: str, seconds: float = 20.0, rate: int = 48_000) -> bytes:
             np.ascontiguousarray(audio.T), format="fltp", layout="stereo"
         )
         frame.sample_rate = rate
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
+        for packet in [*stream.encode(frame), *stream.encode(None)]:  # type: ignore[union-attr,arg-type]
             container.mux(packet)
     return buffer.getvalue()
 
@@ -160,7 +160,7 @@ def test_read_ahead_stops_its_thread_and_closes_the_source_when_the_consumer_sto
 
     ahead = read_ahead(endless(), 4)
     assert [next(ahead) for _ in range(3)] == [0, 1, 2]
-    ahead.close()
+    ahead.close()  # type: ignore[attr-defined]
     assert closed.wait(5.0)
     time.sleep(0.2)
     assert not [t for t in threading.enumerate() if t.name == "earmark-read-ahead"]

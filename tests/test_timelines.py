@@ -38,7 +38,7 @@ def test_a_timeline_round_trips_through_its_json_lines() -> None:
     windows = _windows(("yes", 0.9), ("up", 0.7))
     timeline = Timeline(windows=windows, segments=merge_segments(windows, None))
     lines = list(timeline.lines())
-    assert lines[0].startswith('{"start_s":0.0,') and lines[-1].startswith('{"segment": ')
+    assert lines[0].startswith('{"start_s":0.0,') and lines[-1].startswith('{"segment":{')
     assert Timeline.from_jsonl(timeline.to_jsonl(), "here") == timeline
 
 

@@ -47,6 +47,8 @@ class _Loaded:
 
     text: str
     result: Clip | EarmarkError
+    #: Whether the input is a reference (which windows would stream), not raw audio.
+    reference: bool = False
 
 
 class AudioClassificationPipeline:
@@ -163,11 +165,11 @@ class AudioClassificationPipeline:
 
     def _preprocess(self, item: AudioInput) -> _Loaded:
         """The input fetched and decoded (on an I/O thread), or why it could not be."""
-        text = describe(item)
+        text, reference = describe(item), isinstance(item, str)
         try:
             clip = self.loader.load(item)
         except EarmarkError as e:
-            return _Loaded(text, e)
+            return _Loaded(text, e, reference)
         except Exception as e:  # a bug or an unmapped error: this input fails, never its group
             return _Loaded(text, _internal(item, e))
         self.hooks.clip_loaded(clip)
@@ -200,7 +202,9 @@ class AudioClassificationPipeline:
             if isinstance(entry.result, Clip):
                 yield next(labeled)
             else:
-                yield failed(entry.text, self.model_info, entry.result)
+                # A reference refused whole could stream in windows: its record says how.
+                whole = labeler.window is None and entry.reference
+                yield failed(entry.text, self.model_info, entry.result, whole=whole)
 
 
 def _held_bytes(loaded: _Loaded) -> int:

@@ -64,7 +64,7 @@ def classify(
     window: options.Window = None,
     hop: options.Hop = None,
     aggregate: options.Pooling = None,
-    timeline: options.Timeline = False,
+    timeline: options.ClassifyTimeline = False,
     threshold: options.Threshold = None,
     batching: Annotated[
         Batching | None,

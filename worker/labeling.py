@@ -58,10 +58,17 @@ class Prediction:
     timeline: Timeline | None = None
 
 
-def failed(text: str, model: ModelInfo, error: EarmarkError) -> Prediction:
-    """The prediction of an input that failed before the model: its error, nothing else."""
+def failed(text: str, model: ModelInfo, error: EarmarkError, *, whole: bool = False) -> Prediction:
+    """The prediction of an input that failed before the model: its error, and for a clip
+    refused whole as too long or too large (`whole`), the option that would label it."""
+    hint = None
+    if whole and isinstance(error, TooLarge):
+        hint = (
+            "too long or too large to decode whole: ask for windows (window_s, or --window);"
+            " a windowed job streams up to EARMARK_MAX_WINDOWED_SECONDS and _BYTES"
+        )
     record = ResultRecord(
-        input=text, status="error", error=ErrorInfo.from_exception(error), model=model
+        input=text, status="error", error=ErrorInfo.from_exception(error), model=model, hint=hint
     )
     return Prediction(record, error)
 

@@ -12,16 +12,25 @@ from producer.windowing import Aggregate
 Window = Annotated[
     float | None, typer.Option(help="label in sliding windows of S seconds (long recordings)")
 ]
-Hop = Annotated[float | None, typer.Option(help="seconds between windows [default: --window]")]
+Hop = Annotated[
+    float | None, typer.Option(help="seconds between windows (default: the window's length)")
+]
 Pooling = Annotated[
-    Aggregate | None, typer.Option(help="how windows pool into labels [default: mean]")
+    Aggregate | None, typer.Option(help="how windows pool into labels (default: mean)")
 ]
 Timeline = Annotated[
     bool,
     typer.Option(
+        "--timeline/--no-timeline", help="keep every window's labels and their merged segments"
+    ),
+]
+#: `earmark classify`'s, which also takes its old spelling.
+ClassifyTimeline = Annotated[
+    bool,
+    typer.Option(
         "--timeline/--no-timeline",
-        "--per-window",  # `earmark classify`'s old spelling
-        help="keep every window's labels and their merged segments",
+        "--per-window",
+        help="also print every window's labels and their merged segments",
     ),
 ]
 Threshold = Annotated[

@@ -11,6 +11,7 @@ from producer.cli.output import print_json, print_records, say_stalled
 from producer.cli.progress import LiveBar
 from producer.client import Client
 from producer.errors import ConfigError
+from producer.timelines import why_missing
 
 
 def results(
@@ -44,12 +45,7 @@ def _print_timeline(client: Client, job_id: str, wait: bool, timeout: float | No
     record = client.result(job_id, wait=wait, timeout=timeout)
     found = None if record is None else client.timeline(job_id)
     if found is None:
-        why = (
-            "not finished yet" if record is None
-            else f"failed ({record.error.code})" if record.error is not None
-            else "asked for no timeline (enqueue --window S --timeline)"
-        )  # fmt: skip
-        typer.echo(f"earmark: no timeline for {job_id}: it {why}", err=True)
+        typer.echo(f"earmark: no timeline for {job_id}: it {why_missing(record, None)}", err=True)
         raise typer.Exit(1)
     for line in found.lines():
         sys.stdout.write(line + "\n")

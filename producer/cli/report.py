@@ -14,12 +14,13 @@ from producer.errors import StoreError
 from producer.ids import check_batch_id, split_job_id
 from producer.lookup import require_batch, require_job
 from producer.report import build, render_html, render_text
-from producer.report.job import job_data, load, missing, render_job_html, render_job_text
+from producer.report.job import job_data, load, render_job_html, render_job_text
 from producer.settings import Settings
 from producer.state.ledger import BatchStatus, Ledger
 from producer.state.redis import connect
 from producer.state.shared import ledger_url
 from producer.stores import open_store
+from producer.timelines import why_missing
 
 
 def report(
@@ -64,7 +65,7 @@ def _report_job(job_id: str, as_json: bool, html: Path | None) -> None:
             require_batch(batch_id, None, store)
         else:
             require_job(job_id, status, store)
-    why = missing(record, timeline)
+    why = why_missing(record, timeline)
     if why is not None or record is None or timeline is None:
         typer.echo(f"earmark: no timeline for {job_id}: it {why}", err=True)
         raise typer.Exit(1)

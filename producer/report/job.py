@@ -19,30 +19,12 @@ from producer.report.text import printable
 from producer.stores import ResultsStore
 from producer.timelines import Segment, Timeline
 
-#: What ``earmark enqueue`` needs to keep a timeline: said when a job has none.
-ASK = "enqueue --window S --timeline"
-
 
 def load(store: ResultsStore, job_id: str) -> tuple[ResultRecord | None, Timeline | None]:
     """The job's record (None when not in yet) and its timeline (None without one)."""
     record = store.get(job_id)
     kept = record is not None and record.windows is not None and record.windows.timeline
     return record, store.get_timeline(job_id) if kept else None
-
-
-def missing(record: ResultRecord | None, timeline: Timeline | None) -> str | None:
-    """Why a job has no timeline to report, as ``it …`` ends it; None when it has one."""
-    if timeline is not None:
-        return None
-    if record is None:
-        return "not finished yet"
-    if record.error is not None:
-        return f"failed ({record.error.code})"
-    if record.windows is None:
-        return f"was not windowed ({ASK})"
-    if not record.windows.timeline:
-        return f"asked for no timeline ({ASK})"
-    return "has none left in the results store (expired or deleted)"
 
 
 def job_data(record: ResultRecord, timeline: Timeline) -> dict[str, Any]:
