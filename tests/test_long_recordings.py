@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +24,9 @@ import soundfile as sf
 from producer.client import Client
 from producer.records import ResultRecord
 from producer.settings import Settings
-from producer.sources import from_manifest
+from producer.sources import SourceItem, from_manifest
 from producer.timelines import Timeline
+from producer.windowing import WindowOptions
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.servers import HttpServer
 from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env
@@ -301,3 +304,54 @@ def test_a_long_recording_streams_from_every_source_in_bounded_memory(
     peak = rss.stop()
     print(f"pool process peak: {control:.0f} MB on 24 s, {peak:.0f} MB on 10 min, three sources")
     assert peak - control < STREAM_GROWTH_MB, (control, peak)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_recording_loses_nothing(
+    redis_url: str, recording: Path, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """Given a chunk of two clips and a 20-minute recording (windows every 0.25 s), and the
+    worker killed (SIGKILL, its whole group) while it labels the recording: the clips' records
+    are already written, the recording has neither record nor timeline (nothing partial is
+    ever read as final), and after a replacement starts every job has exactly one record, the
+    recording's timeline whole."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    long = folder / "hour.wav"
+    with sf.SoundFile(long, "w", 16_000, 1, subtype="PCM_16") as out:
+        rng = np.random.default_rng(3)
+        for _ in range(20):
+            out.write((0.1 * rng.standard_normal(60 * 16_000)).astype(np.float32))
+    clips = [str(p) for p in sorted(GOLDEN_AUDIO.glob("*.wav"))[:2]]
+    env = worker_env(
+        redis_url,
+        (tmp_path / "results").as_uri(),
+        {"EARMARK_LOCAL_ROOTS": f"{GOLDEN_AUDIO}:{folder}"},
+    )
+    first = start_worker(env, tmp_path / "first.log", "--concurrency", "1")
+    workers.append(first)
+    first.wait_ready()
+    client = client_for(env)
+    window = WindowOptions(window_s=1.0, hop_s=0.25, timeline=True)
+    items = [SourceItem(clips[0]), SourceItem(str(long), window=window), SourceItem(clips[1])]
+    batch = client.submit_many(items).batch_id
+    clip_jobs, long_job = [f"{batch}:0", f"{batch}:2"], f"{batch}:1"
+    for job in clip_jobs:  # written before the recording starts
+        assert client.result(job, wait=True, timeout=RECORDS_TIMEOUT_S) is not None
+    time.sleep(2.0)
+    assert client.result(long_job) is None, "the recording ended before the kill: make it longer"
+    os.killpg(first.process.pid, signal.SIGKILL)
+    first.process.wait()
+    assert client.result(long_job) is None and client.store.get_timeline(long_job) is None
+    replacement = start_worker(env, tmp_path / "second.log", "--concurrency", "1")
+    workers.append(replacement)
+    replacement.wait_ready()
+    record = client.result(long_job, wait=True, timeout=RECORDS_TIMEOUT_S * 3)
+    assert record is not None and record.status == "ok", record
+    assert record.windows is not None and record.windows.count == 20 * 60 * 4 - 3
+    timeline = client.timeline(long_job)
+    assert timeline is not None and len(timeline.windows) == record.windows.count
+    records = list(client.iter_results(batch))
+    assert sorted(r.job_id or "" for r in records) == sorted([*clip_jobs, long_job])
+    status = client.status(batch)
+    assert (status.total, status.done, status.pending) == (3, 3, 0)
