@@ -29,7 +29,14 @@ from producer.timelines import Timeline
 from producer.windowing import WindowOptions
 from tests.models import GOLDEN_AUDIO, model_dir
 from tests.servers import HttpServer
-from tests.workers import WorkerProcess, client_for, run_earmark, start_worker, worker_env
+from tests.workers import (
+    SHORT_TIMERS,
+    WorkerProcess,
+    client_for,
+    run_earmark,
+    start_worker,
+    worker_env,
+)
 from worker.classification import AudioClassificationPipeline, pipeline
 
 pytestmark = pytest.mark.worker
@@ -355,3 +362,53 @@ def test_a_worker_killed_mid_recording_loses_nothing(
     assert sorted(r.job_id or "" for r in records) == sorted([*clip_jobs, long_job])
     status = client.status(batch)
     assert (status.total, status.done, status.pending) == (3, 3, 0)
+
+
+def test_a_chunks_time_limit_grows_by_the_windowed_cap_per_recording() -> None:
+    """A chunk of clips keeps EARMARK_CHUNK_TIME_LIMIT_S; each windowed job (its own window,
+    or the chunk's) adds EARMARK_MAX_WINDOWED_SECONDS; a malformed chunk adds nothing."""
+    from worker.service.time_limits import chunk_time_limit
+
+    clips = {"jobs": [{"ref": "/a"}, {"ref": "/b"}]}
+    assert chunk_time_limit(clips, 3600, 86400) == 3600
+    own = {"jobs": [{"ref": "/a"}, {"ref": "/b", "window": {"window_s": 1}}]}
+    assert chunk_time_limit(own, 3600, 86400) == 3600 + 86400
+    shared = {**clips, "window": {"window_s": 1}}
+    assert chunk_time_limit(shared, 3600, 86400) == 3600 + 2 * 86400
+    for malformed in (None, "chunk", {"jobs": "x"}, {"jobs": [1, None]}):
+        assert chunk_time_limit(malformed, 3600, 86400) == 3600
+
+
+@pytest.mark.slow
+def test_a_recording_longer_to_label_than_the_chunk_time_limit_is_not_killed(
+    redis_url: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """Given EARMARK_CHUNK_TIME_LIMIT_S at 2 s and a 10-minute recording in windows every
+    0.25 s (longer to label than that limit and one visibility timeout): the chunk is neither
+    killed nor let go by the heartbeat (delivered once), and its record is ok; a chunk of clips
+    alone would have been held to the 2 s."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    path = folder / "ten.wav"
+    rng = np.random.default_rng(5)
+    sf.write(path, (0.1 * rng.standard_normal(600 * 16_000)).astype(np.float32), 16_000)
+    env = worker_env(
+        redis_url,
+        (tmp_path / "results").as_uri(),
+        {"EARMARK_LOCAL_ROOTS": str(folder), "EARMARK_CHUNK_TIME_LIMIT_S": "2"},
+    )
+    workers.append(start_worker(env, tmp_path / "worker.log", "--concurrency", "1"))
+    workers[0].wait_ready()
+    client = client_for(env)
+    started = time.monotonic()
+    window = {"window_s": 1.0, "hop_s": 0.25}
+    batch = client.submit_many([str(path)], window=window).batch_id
+    record = client.result(f"{batch}:0", wait=True, timeout=RECORDS_TIMEOUT_S)
+    took = time.monotonic() - started
+    assert record is not None and record.status == "ok", record
+    assert record.windows is not None and record.windows.count == 2397
+    hold_s = 2 + float(SHORT_TIMERS["EARMARK_VISIBILITY_TIMEOUT_S"])
+    assert took > hold_s, f"labelled in {took:.1f} s: too fast to prove the limit grew"
+    log = workers[0].log.read_text(errors="replace")
+    assert "TimeLimitExceeded" not in log
+    assert log.count("earmark.classify_chunk[") == 2, log[-3000:]  # received, succeeded

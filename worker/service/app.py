@@ -107,6 +107,16 @@ def run_worker(app: Celery, argv: list[str]) -> int:
     return int(status or 0)
 
 
+def _hold_s(request: Any, settings: Settings) -> float | None:
+    """How long the heartbeat may hold a request's message: its own hard time limit (a chunk
+    holding recordings gets a longer one) and one visibility timeout; None: the default."""
+    limits = getattr(request, "time_limits", None)
+    hard = limits[1] if isinstance(limits, tuple | list) and len(limits) == 2 else None
+    if not isinstance(hard, int | float) or isinstance(hard, bool):
+        return None
+    return float(hard) + settings.visibility_timeout_s
+
+
 def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
     as_json = wants_json(runtime.settings)
 
@@ -121,7 +131,7 @@ def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
     def hold(sender: Any = None, request: Any = None, **_: Any) -> None:
         tag = getattr(getattr(request, "message", None), "delivery_tag", None)
         if tag is not None and getattr(sender, "app", app) is app:
-            runtime.heartbeat.hold(str(tag))
+            runtime.heartbeat.hold(str(tag), _hold_s(request, runtime.settings))
             # Celery announces the requests it runs one by one itself; not a micro-batch's.
             if isinstance(getattr(request, "task", None), AckedBatches):
                 events.received(request)
