@@ -306,6 +306,7 @@ def test_a_long_recording_streams_from_every_source_in_bounded_memory(
         assert done is not None and done.status == "ok", done
         assert done.windows is not None and done.windows.count == LONG_S
         assert done.audio is not None and done.audio.duration_s == LONG_S
+        assert len(done.to_json()) < 64 * 1024  # the timeline is beside it, not in it
         timeline = client.timeline(job)
         assert timeline is not None and timeline.windows[-1].end_s == LONG_S
     peak = rss.stop()
