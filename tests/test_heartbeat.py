@@ -31,7 +31,7 @@ def test_a_message_is_held_for_its_own_time_not_only_the_default(
     time.sleep(0.5)
     before = time.time()
     assert heartbeat.beat() == 1
-    scores = dict(redis_client.zrange(UNACKED_INDEX_KEY, 0, -1, withscores=True))
+    scores = dict(redis_client.zrange(UNACKED_INDEX_KEY, 0, -1, withscores=True))  # type: ignore[arg-type]
     assert scores[b"recording"] >= before  # refreshed
     assert 0 < scores[b"clips"] < before and 0 < scores[b"short"] < before  # let go
 
