@@ -86,3 +86,24 @@ def test_a_worker_refuses_an_evicting_redis_unless_allowed(
     workers.append(allowed)
     allowed.wait_ready()
     assert "starting anyway" in allowed.log.read_text(errors="replace")
+
+
+def test_enqueue_on_a_full_redis_exits_3_with_one_line_and_books_nothing(
+    earmark: Earmark, server: RedisServer
+) -> None:
+    """Under noeviction at maxmemory every write is refused: the enqueue says the Redis is full
+    and what to do, and leaves no reservation, booking or message behind."""
+    client = redis.Redis.from_url(server.url)
+    client.config_set("maxmemory", "2mb")
+    with pytest.raises(redis.OutOfMemoryError):
+        for n in range(10_000):
+            client.set(f"fill:{n}", "x" * 10_000)
+    done = earmark(
+        "enqueue", "/a.wav", "/b.wav", "--batch-id", "full", "--interactive",
+        EARMARK_BROKER_URL=server.url, EARMARK_RESULTS_URL=server.url,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "the Redis is full" in lines[0] and "maxmemory" in lines[0]
+    assert not client.exists("earmark:batch:full", "earmark:outstanding:full")
+    assert client.llen("earmark.interactive") == 0
