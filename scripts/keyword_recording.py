@@ -5,7 +5,7 @@ For issue 22's accuracy check of windows and timelines (`bench/keywords.py`)::
     python -m scripts.keyword_recording OUT_DIR [--minutes 10] [--seed N] [--voices held-out]
 
 writes ``OUT_DIR/recording.{wav,flac,mp3,opus}`` (16 kHz mono; the MP3 at 64 kbit/s and the
-Ogg/Opus at 32 kbit/s, by the ``ffmpeg`` binary) and ``OUT_DIR/truth.json``: every spoken word's
+Ogg/Opus at 32 kbit/s, by PyAV's bundled ffmpeg) and ``OUT_DIR/truth.json``: every spoken word's
 ``label``, ``text``, ``start_s``, ``end_s`` (the speech itself, trimmed as the demo model's
 clips are), ``voice``, ``speed`` and ``pitch``. Words are espeak-ng's, by `scripts.demo_data`'s
 voices and speeds (the demo model's held-out ones by default, or its training ones); about one
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,12 +31,13 @@ from scripts.demo_data import SAMPLING_RATE as RATE
 from scripts.demo_data import speech_bounds
 
 Voices = Literal["held-out", "train"]
-#: The files written, by format name: the extension and ffmpeg's codec arguments (None: soundfile).
-FORMATS: dict[str, tuple[str, list[str] | None]] = {
+#: The files written, by format name: the extension, and the container, codec and bit rate
+#: PyAV's ffmpeg encodes them with (None: soundfile writes them).
+FORMATS: dict[str, tuple[str, tuple[str, str, int] | None]] = {
     "wav": ("wav", None),
     "flac": ("flac", None),
-    "mp3": ("mp3", ["-c:a", "libmp3lame", "-b:a", "64k"]),
-    "opus": ("opus", ["-c:a", "libopus", "-b:a", "32k"]),
+    "mp3": ("mp3", ("mp3", "libmp3lame", 64_000)),
+    "opus": ("opus", ("ogg", "libopus", 32_000)),
 }
 #: Seconds of background between one word's clip and the next (uniform), and at the start.
 GAP_S = (2.0, 5.0)
@@ -156,16 +155,27 @@ def write(
         if codec is None and name != "wav":
             sf.write(path, audio, dd.SAMPLING_RATE, subtype="PCM_16")
         elif codec is not None:
-            ffmpeg = shutil.which("ffmpeg")
-            if ffmpeg is None:
-                raise RuntimeError("ffmpeg is not on PATH: install it (apt-get install ffmpeg)")
-            command = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), *codec]
-            subprocess.run([*command, str(path)], check=True, capture_output=True)
+            _encode(path, audio, *codec)
         paths[name] = path
     seconds = len(audio) / dd.SAMPLING_RATE
     words = [asdict(word) for word in truth]
     (out_dir / "truth.json").write_text(json.dumps({"seconds": seconds, "words": words}, indent=1))
     return paths
+
+
+def _encode(path: Path, audio: np.ndarray, container: str, codec: str, bit_rate: int) -> None:
+    """`audio` (mono, 16 kHz) encoded by PyAV's bundled ffmpeg: no ffmpeg binary needed."""
+    import av
+
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=dd.SAMPLING_RATE, layout="mono")
+        assert isinstance(stream, av.AudioStream)
+        stream.bit_rate = bit_rate
+        samples = np.ascontiguousarray(audio, np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = dd.SAMPLING_RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
 
 
 def read_truth(path: Path) -> list[Spoken]:
