@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     #: extractor's input): `off` refuses or cuts it as the reference does; `auto` windows it at
     #: the model's natural length (producer/windowing.py) and its record says so.
     windows: Literal["off", "auto"] = "off"
+    #: Start a worker on a Redis whose maxmemory-policy evicts keys (it refuses otherwise,
+    #: producer/state/eviction.py): batches and records are then lost when Redis fills.
+    allow_eviction: bool = False
     # Delivery timers (producer/broker.py, worker/service/heartbeat.py and sweeper.py). Every
     # process on one broker must agree on them; tests run workers with short ones.
     #: Seconds a delivered, unacknowledged message stays invisible before it is put back on its

@@ -132,6 +132,7 @@ def _command_function(name: str) -> Any:
         "worker": cli.worker,
         "fetch-model": cli.fetch_model,
         "optimize": cli.optimize,
+        "doctor": cli.doctor,
     }[name]
 
 
@@ -145,7 +146,10 @@ def _choices(annotation: Any) -> tuple[str, ...]:
     return inner[0] if len(inner) == 1 else ()
 
 
-HELPED = ["enqueue", "results", "status", "report", "classify", "worker", "fetch-model", "optimize"]
+HELPED = [
+    "enqueue", "results", "status", "report", "classify", "worker", "fetch-model", "optimize",
+    "doctor",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", HELPED)

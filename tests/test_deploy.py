@@ -244,7 +244,61 @@ def test_compose_workers_scale_report_health_and_are_scraped(compose: dict[str, 
 
 
 def test_prometheus_config_is_valid() -> None:
-    _run("promtool", "check", "config", str(DEPLOY / "prometheus.yml"))
+    _run("promtool", "check", "config", str(DEPLOY / "prometheus.yml"))  # its rule files too
+    _run("promtool", "check", "rules", str(DEPLOY / "alerts.yml"))
+
+
+def test_the_memory_alert_fires_on_a_redis_past_80_percent(tmp_path: Path) -> None:
+    """The alert's expression, tested by promtool on series shaped as the worker exports them:
+    a Redis at 90 % of its maxmemory fires after 5 minutes; one without maxmemory never does."""
+    cases = {
+        "rule_files": [str(DEPLOY / "alerts.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": 'earmark_redis_used_memory_bytes{redis="broker"}',
+                        "values": "90x10",
+                    },
+                    {
+                        "series": 'earmark_redis_max_memory_bytes{redis="broker"}',
+                        "values": "100x10",
+                    },
+                    {
+                        "series": 'earmark_redis_used_memory_bytes{redis="results"}',
+                        "values": "90x10",
+                    },
+                    {"series": 'earmark_redis_max_memory_bytes{redis="results"}', "values": "0x10"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "EarmarkRedisMemoryHigh", "exp_alerts": []},
+                    {
+                        "eval_time": "7m",
+                        "alertname": "EarmarkRedisMemoryHigh",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"redis": "broker", "severity": "warning"},
+                                "exp_annotations": {
+                                    "summary": "earmark's broker Redis is 90% full",
+                                    "description": _alert_description(),
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    tests = tmp_path / "alerts_test.yml"
+    tests.write_text(yaml.safe_dump(cases))
+    _run("promtool", "test", "rules", str(tests))
+
+
+def _alert_description() -> str:
+    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text())["groups"][0]["rules"]
+    return str(rules[0]["annotations"]["description"])
 
 
 # --- deploy/Dockerfile -------------------------------------------------------------------------

@@ -500,3 +500,40 @@ def test_a_crashed_job_is_dead_lettered_once_when_its_record_write_is_retried(
     runner.run([job])  # the batch delivered again
 
     assert [e["reason"] for e in runner.state.dead_letters.entries()] == ["worker_crashed"]
+
+
+def test_a_record_is_never_written_before_its_timeline(
+    redis_url: str, tmp_path: Path, classify: AudioClassificationPipeline
+) -> None:
+    """Given a results folder where the timeline cannot be written (a file stands where its
+    folder goes): the windowed job's write fails whole, and no record names a timeline that is
+    not there; the job's clip-only batch-mate is written, and a rerun once the fault is gone
+    writes both record and timeline."""
+    results = tmp_path / "out"
+    settings = _settings(redis_url, results.as_uri())
+    runner = JobRunner(
+        classify, open_store(results.as_uri()), open_state(settings), worker=NODE,
+        retry=RetryPolicy(attempts=1),
+    )  # fmt: skip
+    batch = new_batch_id()
+    (results / batch).mkdir(parents=True)
+    (results / batch / "timelines").write_text("in the way")
+    clip = str(GOLDEN_AUDIO / CLIPS[0])
+    window = {"window_s": 0.5, "timeline": True}
+    jobs = [
+        Job(job_id=f"{batch}:0", batch_id=batch, ref=clip),
+        Job.model_validate(
+            {"job_id": f"{batch}:1", "batch_id": batch, "ref": clip, "window": window}
+        ),
+    ]
+    with pytest.raises(StoreError):
+        runner.run(jobs)
+    assert runner.store.get(f"{batch}:0") is not None
+    assert runner.store.get(f"{batch}:1") is None
+    (results / batch / "timelines").unlink()
+    assert runner.store.get_timeline(f"{batch}:1") is None
+    runner.run(jobs)
+    record = runner.store.get(f"{batch}:1")
+    assert record is not None and record.windows is not None and record.windows.timeline
+    timeline = runner.store.get_timeline(f"{batch}:1")
+    assert timeline is not None and len(timeline.windows) == record.windows.count

@@ -63,12 +63,14 @@ def fork(action: object) -> int:
 
 
 def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
-    metrics_folder: Path, redis_client: redis.Redis
+    metrics_folder: Path, redis_client: redis.Redis, redis_url: str
 ) -> None:
     # Given the parent's endpoint, and two pool processes that have not loaded their model yet
     readiness = ReadinessPipe()
     port = free_port()
-    registry = registry_for(metrics_folder, redis_client, [INTERACTIVE_QUEUE, BULK_QUEUE])
+    redises = {"broker and results": (redis_url, redis_client)}
+    queues = [INTERACTIVE_QUEUE, BULK_QUEUE]
+    registry = registry_for(metrics_folder, redis_client, queues, redises)
     health = Health(readiness, redis_client).check
     server = serve(port, registry, health)
     assert server is not None
@@ -103,6 +105,9 @@ def test_endpoint_adds_up_pool_processes_and_healthz_waits_for_all(
     assert got["earmark_queue_length", (("queue", INTERACTIVE_QUEUE),)] == 2
     assert got["earmark_queue_length", (("queue", BULK_QUEUE),)] == 0
     assert got["earmark_dead_letters", ()] == 0
+    used = got["earmark_redis_used_memory_bytes", (("redis", "broker and results"),)]
+    assert used == pytest.approx(redis_client.info("memory")["used_memory"], rel=0.5)
+    assert got["earmark_redis_max_memory_bytes", (("redis", "broker and results"),)] == 0
     assert http_get(f"{base}/nothing")[0] == 404
     server.shutdown()
     server.server_close()

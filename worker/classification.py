@@ -13,11 +13,8 @@ from typing import Any, cast
 from producer.errors import EarmarkError
 from producer.records import ModelInfo, ResultRecord
 from producer.redact import redact, redact_ref
-from producer.refs import parse_ref
 from producer.settings import Dtype, Settings
 from producer.windowing import WindowOptions
-from worker.audio import StreamedAudio
-from worker.audio.decoded import MAX_WINDOWED_SECONDS_SETTING
 from worker.classifier import Classifier
 from worker.fetch import Fetcher, FetcherProtocol, FetchLimits
 from worker.hooks import NO_HOOKS, PipelineHooks
@@ -28,7 +25,7 @@ from worker.loading import load_ahead
 from worker.model import SessionOptions
 from worker.postprocess import FunctionChoice
 from worker.retry import fetch_retry
-from worker.streaming import cut_windows, label_recording, read_ahead
+from worker.streaming import stream_recording
 
 log = logging.getLogger(__name__)
 
@@ -178,22 +175,12 @@ class AudioClassificationPipeline:
     def _label_windowed(
         self, item: AudioInput, labeler: Labeler, window: WindowOptions
     ) -> Prediction:
-        """One input in windows: a reference streamed from its source, decoded ahead of the
-        model on a thread (EARMARK_MAX_WINDOWED_SECONDS and _BYTES cap it); raw audio, already
+        """One input in windows: a reference streamed (`worker.streaming`); raw audio, already
         in memory, loaded whole."""
         if not isinstance(item, str):
             return next(self._label([self._preprocess(item)], labeler))
-        try:
-            chunks = self.loader.fetcher.stream(parse_ref(item), self.settings.max_windowed_bytes)
-        except EarmarkError as e:
-            return failed(item, self.model_info, e)
-        rate = self.classifier.sampling_rate
-        audio = StreamedAudio(
-            chunks, rate, self.settings.max_windowed_seconds, MAX_WINDOWED_SECONDS_SETTING
-        )
-        size, hop = max(1, round(window.window_s * rate)), max(1, round(window.hop * rate))
-        windows = read_ahead(cut_windows(audio.blocks(), size, hop), 2 * labeler.max_batch)
-        return label_recording(labeler, item, windows, window, audio.info)
+        limits = (self.settings.max_windowed_seconds, self.settings.max_windowed_bytes)
+        return stream_recording(item, self.loader.fetcher, limits, labeler, window)
 
     def _label(self, group: list[_Loaded], labeler: Labeler) -> Iterator[Prediction]:
         clips = [(entry.text, entry.result) for entry in group if isinstance(entry.result, Clip)]

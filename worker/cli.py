@@ -1,5 +1,5 @@
 """Worker-side commands: ``earmark classify`` (in-process, no queue), ``earmark worker``,
-``earmark fetch-model`` and ``earmark optimize``."""
+``earmark fetch-model``, ``earmark optimize`` and ``earmark doctor``."""
 
 from __future__ import annotations
 
@@ -230,3 +230,22 @@ def optimize(
         options=options,
     )
     typer.echo(str(target))
+
+
+def doctor(
+    expect_jobs_per_day: Annotated[
+        int | None,
+        typer.Option(min=1, help="jobs a day the results Redis must hold for EARMARK_RESULT_TTL_S"),
+    ] = None,
+) -> None:
+    """Check this deployment from its settings, one finding a line (ok, note, wrong,
+    unreachable); exit 0 when all is well, 1 when something is wrong, 3 when a service is
+    unreachable."""
+    from worker.service.doctor import examine, exit_code
+
+    findings = []
+    for finding in examine(Settings(), expect_jobs_per_day):
+        findings.append(finding)
+        sys.stdout.write(finding.line() + "\n")
+        sys.stdout.flush()
+    raise typer.Exit(exit_code(findings))

@@ -20,8 +20,12 @@ import numpy as np
 
 from producer.errors import EarmarkError
 from producer.records import AudioInfo, ResultRecord, Timings
+from producer.refs import parse_ref
 from producer.timelines import Timeline, WindowLabels, merge_segments
 from producer.windowing import Aggregate, WindowOptions
+from worker.audio import StreamedAudio
+from worker.audio.decoded import MAX_WINDOWED_SECONDS_SETTING
+from worker.fetch import FetcherProtocol
 from worker.labeling import Labeler, Prediction, failed, window_summary
 from worker.postprocess import to_scores, top_k
 
@@ -29,6 +33,28 @@ T = TypeVar("T")
 
 #: Seconds a read-ahead thread waits on a full queue before it looks whether it should stop.
 _POLL_S = 0.1
+
+
+def stream_recording(
+    ref: str,
+    fetcher: FetcherProtocol,
+    limits: tuple[float, int],
+    labeler: Labeler,
+    window: WindowOptions,
+) -> Prediction:
+    """A reference labelled in windows as it streams: fetched a chunk at a time, decoded by the
+    one decoder, cut on a read-ahead thread ahead of the model; `limits` are its seconds and
+    bytes caps (EARMARK_MAX_WINDOWED_SECONDS and _BYTES)."""
+    seconds, size_bytes = limits
+    try:
+        chunks = fetcher.stream(parse_ref(ref), size_bytes)
+    except EarmarkError as e:
+        return failed(ref, labeler.model, e)
+    rate = labeler.classifier.sampling_rate
+    audio = StreamedAudio(chunks, rate, seconds, MAX_WINDOWED_SECONDS_SETTING)
+    size, hop = max(1, round(window.window_s * rate)), max(1, round(window.hop * rate))
+    windows = read_ahead(cut_windows(audio.blocks(), size, hop), 2 * labeler.max_batch)
+    return label_recording(labeler, ref, windows, window, audio.info)
 
 
 def cut_windows(

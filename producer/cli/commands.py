@@ -43,6 +43,7 @@ from producer.sources import (
     from_refs,
     from_s3_prefix,
 )
+from producer.state.eviction import read_all
 from producer.stores.aws import make_s3_client
 from producer.windowing import Aggregate, WindowOptions, window_options
 
@@ -95,6 +96,7 @@ def enqueue(
     windows = _window_flags(window, hop, aggregate, timeline, threshold)
     check_refs(refs or [])
     client = Client()
+    _warn_eviction(client.settings)
     _check_folder(client.settings, dir)
     plan = _Plan(refs or [], manifest, dir, s3_prefix, not interactive, allow_empty, windows)
     submission = _send(client, plan, batch_id, top_k)
@@ -116,6 +118,14 @@ def _window_flags(
         return window_options(window, hop, aggregate, timeline, threshold)
     except ValueError as e:
         raise ConfigError(str(e)) from e
+
+
+def _warn_eviction(settings: Settings) -> None:
+    """One line on stderr for each Redis whose maxmemory-policy would evict this batch's keys
+    (a worker refuses to start on one; producer/state/eviction.py)."""
+    for memory in read_all(settings):
+        if memory.evicting:
+            typer.echo(f"earmark: warning: {memory.describe()}", err=True)
 
 
 def _check_folder(settings: Settings, folder: Path | None) -> None:

@@ -130,6 +130,12 @@ def redis_errors(action: str) -> Iterator[None]:
     """Turn any Redis failure during `action` into a (retryable) :class:`StoreError`."""
     try:
         yield
+    except redis.OutOfMemoryError as e:  # noeviction at maxmemory: writes refused, nothing lost
+        raise StoreError(
+            f"Redis: {action} failed: the Redis is full (used memory past maxmemory, and it evicts"
+            " nothing): free memory (earmark's results expire after EARMARK_RESULT_TTL_S) or"
+            " raise maxmemory, then try again"
+        ) from e
     except redis.RedisError as e:
         # redis-py's messages name the host and port, never the password.
         raise StoreError(f"Redis: {action} failed: {type(e).__name__}: {e}") from e

@@ -82,6 +82,11 @@ class ObjectStore(ResultsStore):
     def _list(self, folder: str) -> Iterator[str]:
         """The keys directly inside `folder` (which ends with ``/``), streamed."""
 
+    def probe(self) -> None:
+        """Write a hidden object, never read as a record: StoreError when the store refuses
+        writes (`earmark doctor`)."""
+        self._put(".earmark-doctor", b"written by earmark doctor; safe to delete\n")
+
     def put(self, record: ResultRecord) -> None:
         """Write one job's record as its own object."""
         batch_id, index = record_ids(record)

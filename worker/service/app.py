@@ -25,9 +25,11 @@ from celery.signals import (
 )
 
 from producer.broker import Publisher, make_celery
+from producer.errors import ConfigError
 from producer.messages import BULK_QUEUE, INTERACTIVE_QUEUE
 from producer.redact import redact
 from producer.settings import Settings
+from producer.state.eviction import ALLOW_SETTING, read_all, redis_urls
 from producer.state.redis import connect
 from worker.service import events, metrics_server
 from worker.service.acked_batches import AckedBatches
@@ -37,6 +39,8 @@ from worker.service.readiness import Health
 from worker.service.runtime import PROCESS_START_TIMEOUT_S, WorkerRuntime
 from worker.service.tasks import register_tasks
 
+log = logging.getLogger(__name__)
+
 
 def node_name_for(pid: int) -> str:
     """The Celery node name of the worker whose main process is `pid`."""
@@ -44,7 +48,9 @@ def node_name_for(pid: int) -> str:
 
 
 def create_worker(settings: Settings, *, processes: int = 1, node_name: str) -> Celery:
-    """A Celery app ready for ``worker_main``: tasks registered, hooks connected."""
+    """A Celery app ready for ``worker_main``: tasks registered, hooks connected; ConfigError
+    (exit 2) on a Redis that would evict earmark's keys."""
+    refuse_eviction(settings)
     app = make_celery(settings)
     runtime = WorkerRuntime.create(settings, processes, node_name, Publisher(app))
     app.conf.update(
@@ -107,6 +113,29 @@ def run_worker(app: Celery, argv: list[str]) -> int:
     return int(status or 0)
 
 
+def refuse_eviction(settings: Settings) -> None:
+    """ConfigError naming the fix when the broker's or the results Redis's maxmemory-policy
+    evicts, unless EARMARK_ALLOW_EVICTION=1 (then a warning); a policy that cannot be read is
+    said once. A Redis that does not answer is left to the worker's own reconnecting."""
+    for memory in read_all(settings):
+        if memory.policy is None:
+            log.warning("earmark: %s", memory.describe())
+        elif memory.evicting and not settings.allow_eviction:
+            raise ConfigError(memory.describe())
+        elif memory.evicting:
+            log.warning("earmark: %s; starting anyway (%s=1)", memory.describe(), ALLOW_SETTING)
+
+
+def _hold_s(request: Any, settings: Settings) -> float | None:
+    """How long the heartbeat may hold a request's message: its own hard time limit (a chunk
+    holding recordings gets a longer one) and one visibility timeout; None: the default."""
+    limits = getattr(request, "time_limits", None)
+    hard = limits[1] if isinstance(limits, tuple | list) and len(limits) == 2 else None
+    if not isinstance(hard, int | float) or isinstance(hard, bool):
+        return None
+    return float(hard) + settings.visibility_timeout_s
+
+
 def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
     as_json = wants_json(runtime.settings)
 
@@ -121,7 +150,7 @@ def _connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
     def hold(sender: Any = None, request: Any = None, **_: Any) -> None:
         tag = getattr(getattr(request, "message", None), "delivery_tag", None)
         if tag is not None and getattr(sender, "app", app) is app:
-            runtime.heartbeat.hold(str(tag))
+            runtime.heartbeat.hold(str(tag), _hold_s(request, runtime.settings))
             # Celery announces the requests it runs one by one itself; not a micro-batch's.
             if isinstance(getattr(request, "task", None), AckedBatches):
                 events.received(request)
@@ -146,7 +175,9 @@ def _serve_metrics(runtime: WorkerRuntime) -> None:
     if folder is None or not port:
         return
     broker = connect(runtime.settings.broker_url)
-    registry = metrics_server.registry_for(folder, broker, [INTERACTIVE_QUEUE, BULK_QUEUE])
+    redises = {role: (url, connect(url)) for role, url in redis_urls(runtime.settings).items()}
+    queues = [INTERACTIVE_QUEUE, BULK_QUEUE]
+    registry = metrics_server.registry_for(folder, broker, queues, redises)
     metrics_server.serve(port, registry, Health(runtime.readiness, broker).check)
 
 

@@ -5,7 +5,8 @@ it by delivery time in ``unacked_index``; any consumer puts messages older than 
 timeout back on their queue. A short timeout redelivers a crashed worker's messages soon, but
 would also redeliver messages a live worker is still working on. So the worker re-scores the
 messages it holds every few seconds: alive, they never look old; killed, they do within one
-visibility timeout. A message held longer than ``max_hold_s`` is let go (a child stuck or lost).
+visibility timeout. A message held longer than ``max_hold_s`` (its own, where its time limit is
+longer: a chunk holding recordings) is let go (a child stuck or lost).
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ class Heartbeat:
     def __init__(self, client: redis.Redis, max_hold_s: float) -> None:
         self._client = client
         self._max_hold_s = max_hold_s
-        self._held: dict[str, float] = {}
+        #: Delivery tag -> (when it was first held, how long it may be held).
+        self._held: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def hold(self, delivery_tag: str) -> None:
-        """Start keeping a just-delivered message invisible."""
+    def hold(self, delivery_tag: str, max_hold_s: float | None = None) -> None:
+        """Start keeping a just-delivered message invisible, for `max_hold_s` at most (the
+        worker's default when None or shorter)."""
+        most = max(max_hold_s or 0.0, self._max_hold_s)
         with self._lock:
-            self._held.setdefault(delivery_tag, time.monotonic())
+            self._held.setdefault(delivery_tag, (time.monotonic(), most))
 
     def release_all(self) -> int:
         """Stop holding every message (their connection is gone); how many were held."""
@@ -42,7 +46,7 @@ class Heartbeat:
         """Refresh every held message still unacknowledged; forget the rest. Returns the count."""
         now = time.monotonic()
         with self._lock:
-            tags = [tag for tag, since in self._held.items() if now - since < self._max_hold_s]
+            tags = [tag for tag, (since, most) in self._held.items() if now - since < most]
             self._held = {tag: self._held[tag] for tag in tags}
         if not tags:
             return 0

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from producer.state.eviction import read_memory
 from producer.state.keys import DLQ_KEY
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,45 @@ class BrokerCollector:
         return [queued, letters]
 
 
-def registry_for(folder: Path, broker: redis.Redis, queues: Sequence[str]) -> CollectorRegistry:
-    """The registry ``/metrics`` shows: the pool's values and the broker's gauges."""
+class RedisMemoryCollector:
+    """Each of earmark's Redis's used and maximum memory, read at each scrape: what an alert
+    on a Redis filling up (deploy/alerts.yml) reads."""
+
+    def __init__(self, redises: dict[str, tuple[str, redis.Redis]]) -> None:
+        #: Role -> (URL, client), as `producer.state.eviction.redis_urls` names them.
+        self.redises = redises
+
+    def collect(self) -> Iterable[Metric]:
+        """Both gauges, for each Redis that answers."""
+        used = GaugeMetricFamily(
+            "earmark_redis_used_memory_bytes", "Memory a Redis uses.", labels=["redis"]
+        )
+        most = GaugeMetricFamily(
+            "earmark_redis_max_memory_bytes", "A Redis's maxmemory (0: none).", labels=["redis"]
+        )
+        for role, (url, client) in self.redises.items():
+            try:
+                memory = read_memory(role, url, client)
+            except redis.RedisError as e:
+                log.warning("earmark: metrics: cannot read the %s Redis: %s", role, e)
+                continue
+            used.add_metric([role], memory.used_bytes)
+            most.add_metric([role], memory.max_bytes)
+        return [used, most]
+
+
+def registry_for(
+    folder: Path,
+    broker: redis.Redis,
+    queues: Sequence[str],
+    redises: dict[str, tuple[str, redis.Redis]],
+) -> CollectorRegistry:
+    """The registry ``/metrics`` shows: the pool's values, the broker's gauges and each
+    Redis's memory."""
     registry = CollectorRegistry()
     registry.register(PoolCollector(folder))
     registry.register(BrokerCollector(broker, queues))
+    registry.register(RedisMemoryCollector(redises))
     return registry
 
 

@@ -20,6 +20,7 @@ from producer.records import ResultRecord
 from worker.service.acked_batches import AckedBatches
 from worker.service.malformed import parse_jobs
 from worker.service.runtime import WorkerRuntime
+from worker.service.time_limits import chunk_request
 
 
 def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
@@ -47,7 +48,9 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         max_retries=10,
         # Killed past it; the chunk's message, still booked, is sent again by the sweeper and
         # its unfinished jobs then run one at a time, each attempt counted (service/jobs.py).
+        # A chunk holding recordings gets longer (service/time_limits.py).
         time_limit=settings.chunk_time_limit_s,
+        Request=chunk_request(settings.chunk_time_limit_s, settings.max_windowed_seconds),
     )
     def classify_chunk(chunk: Any = None, **unexpected: Any) -> None:
         """Classify one bulk chunk (a slice of a manifest, folder or S3 prefix)."""
