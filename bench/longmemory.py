@@ -116,8 +116,11 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 @contextmanager
 def s3_server() -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with the bucket made; yields its endpoint URL."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on stderr
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
