@@ -119,3 +119,51 @@ def test_a_quick_run_prints_figures_made_of_its_own_measurements(
     assert "idle single-job latency" in out and "bulk run: 48 references" in out
     assert "less each job's own model call" in out
     assert "what ONNX Runtime leaves" in out and "goals (issue #13)" in out
+
+
+#: One path's row of the long-form table: path, windows, seconds, windows/s, vs ceiling.
+LONG_ROW = re.compile(r"^(.+?)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+(\S+)\s+(\S+)\s+(\S+)$")
+
+
+@pytest.mark.slow
+@pytest.mark.worker
+def test_a_quick_long_form_run_compares_every_path_with_the_ceiling(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m bench.longform --quick`: the ceiling, in process and one worker, every
+    window of the recording labelled, each ratio the quotient of the printed rates."""
+    from bench.longform import main as longform
+
+    assert longform(["--quick", "--seconds", "40", "--ceiling-windows", "32"]) == 0
+    rows = [
+        m.groups() for line in capsys.readouterr().out.splitlines() if (m := LONG_ROW.match(line))
+    ]
+    assert [row[0].split(" (")[0] for row in rows] == [
+        "ceiling", "earmark in-process", "earmark queue"
+    ]  # fmt: skip
+    assert [int(row[1]) for row in rows] == [32, 40, 40]
+    ceiling = float(rows[0][3])
+    for row in rows[1:]:
+        assert float(row[4]) == pytest.approx(float(row[3]) / ceiling, abs=0.01)
+        assert float(row[5]) >= 0.0 and 0.0 < float(row[6]) <= float(row[2])
+
+
+@pytest.mark.slow
+@pytest.mark.worker
+def test_a_quick_long_memory_run_reads_the_pool_for_every_job(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m bench.longmemory --quick`, on WAV and Opus from every source: one line a
+    job, every window labelled, a peak within the high-water mark, and the bound printed."""
+    from bench.longmemory import main as longmemory
+
+    assert longmemory(["--quick", "--seconds", "30", "--formats", "wav", "opus"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    jobs = [line.split() for line in lines if line.split()[:1] in (["wav"], ["opus"])]
+    assert [job[:2] for job in jobs] == [
+        [f, s] for f in ("wav", "opus") for s in ("local", "s3", "url")
+    ]
+    for job in jobs:
+        assert int(job[3]) == 30
+        assert 0 < float(job[6]) <= float(job[7]) + 1
+    assert "bound 1.5 x model + 300" in lines[0] and lines[-1].startswith("goal (issue #22")

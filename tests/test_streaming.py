@@ -164,3 +164,40 @@ def test_read_ahead_stops_its_thread_and_closes_the_source_when_the_consumer_sto
     assert closed.wait(5.0)
     time.sleep(0.2)
     assert not [t for t in threading.enumerate() if t.name == "earmark-read-ahead"]
+
+
+class _Calls:
+    """Pipeline hooks that keep the number of clips in each model call."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def clip_loaded(self, clip: object) -> None:
+        pass
+
+    def features_made(self, waveforms: object, seconds: float) -> None:
+        pass
+
+    def model_called(self, clips: int, features_s: float, infer_s: float) -> None:
+        self.sizes.append(clips)
+
+
+def test_a_streamed_recordings_windows_fill_each_call_to_the_seconds_budget(
+    tmp_path: Path,
+) -> None:
+    """Given 40 one-second windows under the defaults (16 a call, 12 s of audio a call): the
+    stream is taken 12 windows at a time, so calls hold 12, 12, 12 and 4, never 12 and a
+    leftover 4 for every 16 taken."""
+    from producer.settings import Settings
+    from tests.models import model_dir
+    from worker.classification import pipeline
+
+    path = tmp_path / "long.wav"
+    sf.write(path, 0.1 * np.random.default_rng(1).standard_normal(40 * 16_000), 16_000)
+    calls = _Calls()
+    settings = Settings(local_roots=str(tmp_path), max_batch=16, max_batch_seconds=12.0)
+    model = str(model_dir("wav2vec2"))
+    pipe = pipeline(model=model, dtype="fp32", settings=settings, hooks=calls)
+    (record,) = pipe.iter_records([str(path)], window=WindowOptions(window_s=1.0))
+    assert record.status == "ok" and record.windows is not None and record.windows.count == 40
+    assert calls.sizes == [12, 12, 12, 4]

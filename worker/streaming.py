@@ -139,7 +139,7 @@ labeler: Labeler, text: str, windows: Iterator[tuple[int, np.ndarray]], window: 
     channels and length once the stream has ended."""
     run = _StreamRun(labeler, window)
     try:
-        for batch in _batches(windows, labeler.max_batch, run):
+        for batch in _batches(windows, _per_call(labeler, window), run):
             run.label(batch)
         rate, channels, duration = source()
     except EarmarkError as e:
@@ -202,6 +202,16 @@ class _StreamRun:
                 )
                 for (start, window), row in zip(batch, scores, strict=True)
             ]
+
+
+def _per_call(labeler: Labeler, window: WindowOptions) -> int:
+    """Windows one model call holds: EARMARK_MAX_BATCH, or fewer where that many would pass
+    EARMARK_MAX_BATCH_SECONDS (taken more, the call would split: 16 one-second windows under
+    12 s, a call of 12 and one of 4)."""
+    if labeler.max_samples is None:
+        return labeler.max_batch
+    size = max(1, round(window.window_s * labeler.classifier.sampling_rate))
+    return max(1, min(labeler.max_batch, labeler.max_samples // size))
 
 
 def _batches(
