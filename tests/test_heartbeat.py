@@ -1,14 +1,31 @@
 """The heartbeat against a real Redis: held messages stay invisible; a message is let go past
-its own longest hold (a chunk holding recordings may be held longer than one of clips)."""
+its own longest hold (a chunk holding recordings may be held longer than one of clips).
+
+On a private server of its own: the hand-made ``unacked`` entries below are no kombu messages,
+and a worker that later restored them from the session's shared server would fail to start.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 import redis
 
 from producer.state.keys import UNACKED_INDEX_KEY, UNACKED_KEY
+from scripts.redis_server import running_redis
 from worker.service.heartbeat import Heartbeat
+
+
+@pytest.fixture
+def redis_client(tmp_path: Path) -> Iterator[redis.Redis]:
+    """A client of a private redis-server, gone with the test."""
+    with running_redis(tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        yield client
+        client.close()
 
 
 def _deliver(client: redis.Redis, *tags: str) -> None:
