@@ -20,7 +20,6 @@ from producer.windowing import WindowOptions
 from tests.models import GOLDEN_AUDIO
 from tests.servers import HttpServer
 from tests.workers import (
-    SHORT_TIMERS,
     WorkerProcess,
     client_for,
     start_worker,
@@ -207,10 +206,10 @@ def test_a_worker_killed_mid_recording_loses_nothing(
 def test_a_recording_longer_to_label_than_the_chunk_time_limit_is_not_killed(
     redis_url: str, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:
-    """Given EARMARK_CHUNK_TIME_LIMIT_S at 2 s and a 10-minute recording in windows every
+    """Given EARMARK_CHUNK_TIME_LIMIT_S at 1 s and a 10-minute recording in windows every
     0.25 s (longer to label than that limit and one visibility timeout): the chunk is neither
     killed nor let go by the heartbeat (delivered once), and its record is ok; a chunk of clips
-    alone would have been held to the 2 s."""
+    alone would have been held to the 1 s."""
     folder = tmp_path / "long"
     folder.mkdir()
     path = folder / "ten.wav"
@@ -219,7 +218,13 @@ def test_a_recording_longer_to_label_than_the_chunk_time_limit_is_not_killed(
     env = worker_env(
         redis_url,
         (tmp_path / "results").as_uri(),
-        {"EARMARK_LOCAL_ROOTS": str(folder), "EARMARK_CHUNK_TIME_LIMIT_S": "2"},
+        # A limit of 1 s and a visibility timeout of 3 s: the message is held past 4 s only
+        # because it holds a recording, which takes several times that to label.
+        {
+            "EARMARK_LOCAL_ROOTS": str(folder),
+            "EARMARK_CHUNK_TIME_LIMIT_S": "1",
+            "EARMARK_VISIBILITY_TIMEOUT_S": "3",
+        },
     )
     workers.append(start_worker(env, tmp_path / "worker.log", "--concurrency", "1"))
     workers[0].wait_ready()
@@ -231,7 +236,7 @@ def test_a_recording_longer_to_label_than_the_chunk_time_limit_is_not_killed(
     took = time.monotonic() - started
     assert record is not None and record.status == "ok", record
     assert record.windows is not None and record.windows.count == 2397
-    hold_s = 2 + float(SHORT_TIMERS["EARMARK_VISIBILITY_TIMEOUT_S"])
+    hold_s = 1 + 3.0  # the chunk time limit and the visibility timeout
     assert took > hold_s, f"labelled in {took:.1f} s: too fast to prove the limit grew"
     log = workers[0].log.read_text(errors="replace")
     assert "TimeLimitExceeded" not in log
