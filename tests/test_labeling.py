@@ -48,14 +48,14 @@ def _scores(record: ResultRecord) -> dict[str, float]:
 
 
 def test_auto_windows_a_clip_over_the_call_bound_and_off_names_the_option() -> None:
-    """Given a 20 s clip over the tiny wav2vec2's call bound (about 9 s at 2,048 MB): off gives
+    """Given a 7 s clip over the tiny wav2vec2's call bound (about 3 s at 200 MB): off gives
     too_large with a hint naming window_s and EARMARK_WINDOWS=auto; auto labels it in windows of
     the bound's whole seconds, its labels the mean of those windows alone, and says so."""
-    clip = _noise(20.0)
-    off = _one(_pipeline("wav2vec2"), clip).record
+    clip = _noise(7.0)
+    off = _one(_pipeline("wav2vec2", max_call_mb=200), clip).record
     assert off.error is not None and off.error.code == "too_large" and off.hint is not None
     assert "window_s" in off.hint and "EARMARK_WINDOWS=auto" in off.hint
-    classify = _pipeline("wav2vec2", windows="auto")
+    classify = _pipeline("wav2vec2", windows="auto", max_call_mb=200)
     auto = _one(classify, clip).record
     assert auto.status == "ok" and auto.windows is not None and auto.hint is None
     assert auto.windows.auto and auto.windows.window_s == auto.windows.hop_s
@@ -68,7 +68,7 @@ def test_auto_windows_a_clip_over_the_call_bound_and_off_names_the_option() -> N
     ]
     pooled = _scores(auto)
     assert max(abs(pooled[k] - np.mean([s[k] for s in alone])) for k in pooled) <= 1e-5
-    short = _one(classify, _noise(2.0)).record
+    short = _one(classify, _noise(1.5)).record
     assert short.status == "ok" and short.windows is None  # what the model takes whole stays so
 
 
@@ -142,12 +142,12 @@ WINDOW_ATOL = 1e-4
 def test_every_streamed_window_is_its_samples_run_alone_in_every_family(
     family: str, tmp_path: Path
 ) -> None:
-    """A 6.5 s 44.1 kHz stereo file streamed in 2 s windows every 0.75 s: each window's scores
+    """A 4.5 s 44.1 kHz stereo file streamed in 2 s windows every 0.75 s: each window's scores
     are the pipeline's on that window's samples of the whole file's decode (≤ 1e-4), the
     pooled labels their mean, whatever calls the windows shared."""
     rng = np.random.default_rng(9)
     path = tmp_path / "long.wav"
-    sf.write(path, (0.1 * rng.standard_normal((int(6.5 * 44_100), 2))).astype(np.float32), 44_100)
+    sf.write(path, (0.1 * rng.standard_normal((int(4.5 * 44_100), 2))).astype(np.float32), 44_100)
     classify = pipeline(
         model=str(model_dir(family)),
         dtype="fp32",
