@@ -9,7 +9,9 @@ test model, then for each way of queueing (interactive: one ``Client.submit`` pe
    seconds per job (its user + system time, network handling included), less what an idle
    worker costs over the same time (heartbeats, sweeps, empty polls: measured first);
 3. the ceiling of one Redis: jobs/s = 1 / (Redis CPU seconds per job), as Redis runs commands on
-   one thread; cross-checked against ``redis-benchmark`` ops/s ÷ ops per job.
+   one thread; cross-checked against ``redis-benchmark`` ops/s ÷ ops per job;
+4. the memory each job leaves in Redis once done (``used_memory`` after less before, over the
+   jobs): what a nightly volume kept ``EARMARK_RESULT_TTL_S`` costs (issue 26, item 4).
 
 Nothing passes or fails: the figures are printed for bench/README.md, "What one job
 costs the Redis" (docs/scaling.md says what they mean).
@@ -50,20 +52,24 @@ class Usage:
     calls: Counter[str]
     cpu_s: float
     wall_s: float
+    #: Bytes of ``used_memory`` the stretch left behind.
+    kept_bytes: int = 0
 
 
 def measure(client: redis.Redis, run: Callable[[], int]) -> Usage:
     """Reset Redis's counters, `run` (it returns how many HMGET polls it made), read them."""
     client.config_resetstat()
+    used0 = int(client.info("memory")["used_memory"])
     cpu0, start = _cpu(client), time.monotonic()
     polls = run()
     wall, cpu = time.monotonic() - start, _cpu(client) - cpu0
+    kept = int(client.info("memory")["used_memory"]) - used0
     stats = client.info("commandstats")
     calls = Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()})
     calls["hmget"] -= polls  # this script's own polls are not the job's
-    calls["info"] -= 1
+    calls["info"] -= 3
     calls["config|resetstat"] -= 1
-    return Usage(+calls, cpu, wall)
+    return Usage(+calls, cpu, wall, kept)
 
 
 def _cpu(client: redis.Redis) -> float:
@@ -99,14 +105,19 @@ def interactive(client: Client, batch_id: str, jobs: int) -> Callable[[], int]:
     return run
 
 
-def bulk(client: Client, batch_id: str, jobs: int) -> Callable[[], int]:
+def bulk(client: Client, batch_id: str, jobs: int, top_k: int | None = None) -> Callable[[], int]:
     """One Client.submit_many of chunks, as `earmark enqueue --manifest` queues them."""
 
     def run() -> int:
-        client.submit_many(refs(jobs), batch_id=batch_id, bulk=True)
+        client.submit_many(refs(jobs), batch_id=batch_id, bulk=True, top_k=top_k)
         return wait_done(client, batch_id, jobs)
 
     return run
+
+
+def bulk_all_labels(client: Client, batch_id: str, jobs: int) -> Callable[[], int]:
+    """Bulk, every label in each record (``top_k`` 0): the largest record a model gives."""
+    return bulk(client, batch_id, jobs, top_k=0)
 
 
 def benchmark_ops(port: int, requests: int) -> dict[str, float]:
@@ -136,6 +147,8 @@ class PerJob:
     jobs: int
     calls: dict[str, float]
     cpu_us: float
+    #: Bytes each job leaves in Redis once done (records, index, ledger, attempts).
+    kept_bytes: float = 0.0
 
     @property
     def ops(self) -> float:
@@ -148,7 +161,8 @@ def per_job(name: str, jobs: int, used: Usage, idle: Usage) -> PerJob:
     share = used.wall_s / idle.wall_s
     calls = {c: (n - idle.calls.get(c, 0) * share) / jobs for c, n in used.calls.items()}
     cpu_us = (used.cpu_s - idle.cpu_s * share) / jobs * 1e6
-    return PerJob(name, jobs, {c: n for c, n in calls.items() if n > 0.05}, cpu_us)
+    kept = used.kept_bytes / jobs
+    return PerJob(name, jobs, {c: n for c, n in calls.items() if n > 0.05}, cpu_us, kept)
 
 
 def run_store(server_url: str, results_url: str, jobs: dict[str, int], work: Path) -> list[PerJob]:
@@ -168,7 +182,7 @@ def run_store(server_url: str, results_url: str, jobs: dict[str, int], work: Pat
         return [
             per_job(f"{mode}, results in {store}", n, measure(raw, run), idle)
             for mode, n in jobs.items()
-            for run in [MODES[mode](client, f"ops-{mode}-{time.monotonic_ns()}", n)]
+            for run in [MODES[mode](client, f"ops-{len(mode)}-{time.monotonic_ns()}", n)]
         ]
     finally:
         worker.stop()
@@ -182,6 +196,7 @@ def _idle() -> int:
 MODES: dict[str, Callable[[Client, str, int], Callable[[], int]]] = {
     "interactive": interactive,
     "bulk": bulk,
+    "bulk, all labels": bulk_all_labels,
 }
 
 
@@ -189,13 +204,13 @@ def show(rows: Sequence[PerJob], rates: dict[str, float]) -> None:
     """The table bench/README.md quotes."""
     mean_rate = sum(rates.values()) / len(rates) if rates else None
     print("| way of queueing | jobs | Redis ops/job | Redis CPU µs/job | ceiling jobs/s (CPU) |"
-          " ceiling jobs/s (redis-benchmark) |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+          " ceiling jobs/s (redis-benchmark) | bytes kept/job |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         cpu_cap = f"{1e6 / row.cpu_us:,.0f}" if row.cpu_us > 0 else "-"
         bench_cap = f"{mean_rate / row.ops:,.0f}" if mean_rate else "-"
         print(f"| {row.name} | {row.jobs} | {row.ops:.1f} | {row.cpu_us:.0f} | {cpu_cap} |"
-              f" {bench_cap} |")  # fmt: skip
+              f" {bench_cap} | {row.kept_bytes:,.0f} |")  # fmt: skip
     for row in rows:
         top = sorted(row.calls.items(), key=lambda item: -item[1])
         print(f"{row.name}: " + ", ".join(f"{c} {n:.2f}" for c, n in top))
@@ -210,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bulk", type=int, default=1000, help="jobs queued in chunks")
     parser.add_argument("--benchmark-requests", type=int, default=50_000)
     args = parser.parse_args(argv)
-    jobs = {"interactive": args.interactive, "bulk": args.bulk}
+    jobs = {"interactive": args.interactive, "bulk": args.bulk, "bulk, all labels": args.bulk}
     with tempfile.TemporaryDirectory() as tmp, running_redis(Path(tmp)) as server:
         rows = run_store(server.url, server.url_for(1), jobs, Path(tmp))
         folder = (Path(tmp) / "results").as_uri()

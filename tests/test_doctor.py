@@ -15,6 +15,7 @@ from scripts.processes import free_port
 from scripts.redis_server import RedisServer, running_redis
 from tests.conftest import Earmark
 from tests.models import model_dir
+from worker.service.doctor import BYTES_PER_JOB
 
 
 @pytest.fixture
@@ -48,7 +49,8 @@ def test_a_healthy_stack_is_all_ok(earmark: Earmark, durable: RedisServer, tmp_p
     done = earmark("doctor", "--expect-jobs-per-day", "10000", **_env(tmp_path, durable.url))
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(_levels(done.stdout)) == {"ok", "note"}, done.stdout
-    assert "jobs a day kept 7 days need about 0.08 GB" in done.stdout
+    need = 10_000 * 7 * BYTES_PER_JOB / 1e9
+    assert f"10,000 jobs a day kept 7 days need about {need:.2f} GB" in done.stdout
     assert "the model" in done.stdout and "loads" in done.stdout
 
 

@@ -27,9 +27,9 @@ from producer.stores.base import ObjectStore
 
 Level = Literal["ok", "note", "wrong", "unreachable"]
 
-#: Bytes of Redis one job's record and index entry take with results in Redis (issue 26: 3,000
-#: jobs at top-k 1 held about 1.1 KB each); a job's ledger entries are counted with it.
-BYTES_PER_JOB = 1100
+#: Bytes of Redis a finished bulk job at top-k 1 leaves with results in Redis: its record, index
+#: and ledger entries (`python -m bench.redis_ops`; the figures are in bench/README.md).
+BYTES_PER_JOB = 1400
 #: Share of maxmemory past which the expected volume is called too much: Redis needs room
 #: beyond its data (replication buffers, fragmentation).
 HEADROOM = 0.8
