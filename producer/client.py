@@ -233,7 +233,7 @@ class Client:
         has finished without one (it asked for none, or failed) or, without ``wait``, has not
         finished yet. :class:`UnknownId` and :class:`WaitTimedOut` as :meth:`result` says."""
         record = self.result(job_id, wait=wait, timeout=timeout)
-        if record is None or record.windows is None or not record.windows.timeline:
+        if record is None or not record.has_timeline:
             return None
         return self.store.get_timeline(job_id)
 

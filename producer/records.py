@@ -110,6 +110,11 @@ class ResultRecord(_Record):
     #: refused as too long for one model call (``too_large``): the window option to ask for.
     hint: str | None = None
 
+    @property
+    def has_timeline(self) -> bool:
+        """Whether a timeline was kept beside this record (its job asked for one and ran)."""
+        return self.windows is not None and self.windows.timeline
+
     def to_json(self) -> str:
         """One line of JSON without the fields that do not apply."""
         return self.model_dump_json(exclude_none=True)

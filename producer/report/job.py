@@ -23,7 +23,7 @@ from producer.timelines import Segment, Timeline
 def load(store: ResultsStore, job_id: str) -> tuple[ResultRecord | None, Timeline | None]:
     """The job's record (None when not in yet) and its timeline (None without one)."""
     record = store.get(job_id)
-    kept = record is not None and record.windows is not None and record.windows.timeline
+    kept = record is not None and record.has_timeline
     return record, store.get_timeline(job_id) if kept else None
 
 

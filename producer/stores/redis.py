@@ -96,7 +96,7 @@ class RedisStore(ResultsStore):
         for record, batch_id in batched:
             pipe.set(result_key(str(record.job_id)), record.to_json(), ex=self.ttl_s)
             pipe.sadd(result_index_key(batch_id), str(record.job_id))
-            if record.windows is not None and record.windows.timeline:
+            if record.has_timeline:
                 # Written just before, its lifetime restarts with the record's: they expire
                 # together, and a record never outlives the timeline it names.
                 pipe.expire(timeline_key(str(record.job_id)), self.ttl_s)
